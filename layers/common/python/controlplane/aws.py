@@ -1,0 +1,67 @@
+"""The one place boto3 clients are made.
+
+Every client gets the same botocore Config: adaptive retries (client-side rate
+limiting when AWS throttles), bounded connect/read timeouts well under the
+Lambda timeout, and a user agent that names the control plane in CloudTrail.
+Clients are cached per (service, region) because Lambda reuses the process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+_LOCK = threading.Lock()
+
+
+def _max_attempts() -> int:
+    return int(os.environ.get("CONTROLPLANE_AWS_MAX_ATTEMPTS", "4"))
+
+
+@cache
+def _config(max_attempts: int) -> Config:
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=20,
+        user_agent_extra="sip-controlplane",
+    )
+
+
+_CLIENTS: dict[tuple[str, str | None, int], Any] = {}
+
+
+def client(service: str, region: str | None = None) -> Any:
+    """A cached boto3 client for ``service`` with the control plane's retry and timeout policy."""
+    key = (service, region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"), _max_attempts())
+    found = _CLIENTS.get(key)
+    if found is not None:
+        return found
+    with _LOCK:
+        if key not in _CLIENTS:
+            import boto3
+
+            _CLIENTS[key] = boto3.session.Session().client(service, region_name=key[1], config=_config(key[2]))
+        return _CLIENTS[key]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests and the sandbox: a new mock means new endpoints)."""
+    with _LOCK:
+        _CLIENTS.clear()
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, or None for anything else."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None

@@ -1,0 +1,25 @@
+"""Pydantic models of every task input/output and event; domain errors."""
+
+from controlplane.models.errors import (
+    ApplyFailed,
+    ControlPlaneError,
+    GuardRefused,
+    InvalidPolicy,
+    InvalidRequest,
+    LockHeld,
+    PlanStale,
+    ResourceNotFound,
+    TransientAwsError,
+)
+
+__all__ = [
+    "ApplyFailed",
+    "ControlPlaneError",
+    "GuardRefused",
+    "InvalidPolicy",
+    "InvalidRequest",
+    "LockHeld",
+    "PlanStale",
+    "ResourceNotFound",
+    "TransientAwsError",
+]

@@ -1,0 +1,56 @@
+"""Domain errors. Their class names are the ``errorType`` Step Functions sees, so ASL
+``Retry``/``Catch`` clauses name them; keep names stable.
+
+Messages must never contain secrets: they reach execution history and notifications.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+class ControlPlaneError(Exception):
+    """Base of every error the control plane raises on purpose."""
+
+
+class InvalidRequest(ControlPlaneError):
+    """The input is malformed or names something that cannot be changed; nothing was changed."""
+
+
+class ResourceNotFound(InvalidRequest):
+    """The named resource does not exist (a kind of invalid request: nothing was changed)."""
+
+
+class InvalidPolicy(ControlPlaneError):
+    """The policy data failed validation; the control plane refuses to act on it."""
+
+
+class LockHeld(ControlPlaneError):
+    """Another execution holds the lease on this resource. Retried by the state machine."""
+
+
+class GuardRefused(ControlPlaneError):
+    """A guard re-checked under the lock refused the change (cooldown began, breaker tripped)."""
+
+
+class PlanStale(ControlPlaneError):
+    """The resource changed between plan and apply; applying the plan could overshoot."""
+
+
+class ApplyFailed(ControlPlaneError):
+    """AWS refused the change for a reason a retry will not fix."""
+
+
+class TransientAwsError(ControlPlaneError):
+    """Throttling or a service hiccup that outlived the client's own retries; the state machine retries."""
+
+
+def error_message(cause: str) -> str:
+    """The ``errorMessage`` inside a Lambda error ``Cause`` (a JSON string), or the cause as it is."""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("Cause") or cause)
+    return cause

@@ -1,0 +1,109 @@
+"""The contract every resource adapter fulfils, so one Scale workflow serves every kind.
+
+An adapter knows one kind of AWS resource: how to name it (its target model),
+read its capacity, plan and guard what is special to it, apply a change
+idempotently, and report progress. Everything else (validation, generic
+guards, locks, cooldowns, audit, the state machine) is shared.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from controlplane import aws
+from controlplane.config import Policy
+from controlplane.models.errors import ApplyFailed, ResourceNotFound, TransientAwsError
+from controlplane.models.scale import (
+    ChangeRecord,
+    GuardCheck,
+    ProgressState,
+    ResourceState,
+    ResourceTarget,
+    ScalePlan,
+    ScaleRequest,
+)
+
+ClientFactory = Callable[[str], Any]
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "ServerException",
+    }
+)
+
+
+class ScalableResource(ABC):
+    """One kind of resource whose capacity the control plane moves."""
+
+    kind: ClassVar[str]
+    target_model: ClassVar[type[ResourceTarget]]
+    # The IAM actions this adapter calls, by phase; tests check the template grants exactly these.
+    iam_actions: ClassVar[dict[str, tuple[str, ...]]]
+    # AWS error codes meaning "this resource does not exist".
+    not_found_codes: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, clients: ClientFactory = aws.client) -> None:
+        self._clients = clients
+
+    def client(self, service: str) -> Any:
+        return self._clients(service)
+
+    @abstractmethod
+    def read(self, target: Any) -> ResourceState:
+        """Current capacity, bounds, status and tags. Raises ResourceNotFound."""
+
+    def plan(self, request: ScaleRequest, state: ResourceState, policy: Policy) -> ScalePlan:
+        """The desired capacity from the request; adapters add what apply needs in ``details``."""
+        desired = request.desired if request.desired is not None else state.capacity + (request.delta or 0)
+        return ScalePlan(
+            kind=self.kind,
+            resource_id=state.resource_id,
+            current=state.capacity,
+            desired=max(desired, 0),
+            min_capacity=state.min_capacity,
+            max_capacity=state.max_capacity,
+            status=state.status,
+            details=self.plan_details(state, max(desired, 0), policy),
+        )
+
+    def plan_details(self, state: ResourceState, desired: int, policy: Policy) -> dict[str, Any]:
+        """Adapter-specific parts of a plan (names to create, members to remove). None by default."""
+        return {}
+
+    def guard_checks(self, state: ResourceState, plan: ScalePlan, policy: Policy) -> list[GuardCheck]:
+        """Guards only this kind has (backups on, cluster mode, memory headroom). None by default."""
+        return []
+
+    @abstractmethod
+    def apply(self, target: Any, plan: ScalePlan, token: str) -> ChangeRecord:
+        """Start the change. Idempotent for one token: a repeat must not change twice."""
+
+    @abstractmethod
+    def progress(self, target: Any, plan: ScalePlan, change: ChangeRecord) -> tuple[ProgressState, int, str, str]:
+        """(state, observed capacity, AWS status, detail) of a change under way. Never waits."""
+
+    def translate(self, exc: Exception, action: str) -> Exception:
+        """Map an AWS error to the domain error the state machine acts on."""
+        code = aws.error_code(exc)
+        if code is None:
+            return exc
+        if code in THROTTLING_CODES:
+            return TransientAwsError(f"{action}: AWS answered {code}")
+        if code in self.not_found_codes:
+            return ResourceNotFound(f"{action}: {self.kind} not found ({code})")
+        return ApplyFailed(f"{action}: AWS refused with {code}")

@@ -1,0 +1,89 @@
+"""EKS managed node groups: move ``desiredSize`` inside the min/max that Terraform owns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from controlplane.models.scale import ChangeRecord, ProgressState, ResourceState, ResourceTarget, ScalePlan
+from controlplane.resources import register
+from controlplane.resources.base import ScalableResource
+
+_EKS_NAME = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
+_FAILED_STATUSES = frozenset({"CREATE_FAILED", "DELETE_FAILED", "DEGRADED", "DELETING"})
+
+
+class NodegroupTarget(ResourceTarget):
+    kind: Literal["nodegroup"] = "nodegroup"
+    cluster: str = Field(pattern=_EKS_NAME)
+    nodegroup: str = Field(pattern=_EKS_NAME)
+
+    @property
+    def resource_id(self) -> str:
+        return f"{self.cluster}/{self.nodegroup}"
+
+
+@register
+class NodegroupAdapter(ScalableResource):
+    kind = "nodegroup"
+    target_model = NodegroupTarget
+    iam_actions = {"read": ("eks:DescribeNodegroup",), "apply": ("eks:UpdateNodegroupConfig",)}
+    not_found_codes = frozenset({"ResourceNotFoundException"})
+
+    def _describe(self, target: NodegroupTarget, action: str) -> dict[str, object]:
+        try:
+            response = self.client("eks").describe_nodegroup(clusterName=target.cluster, nodegroupName=target.nodegroup)
+        except Exception as exc:
+            raise self.translate(exc, action) from None
+        nodegroup: dict[str, object] = response["nodegroup"]
+        return nodegroup
+
+    def read(self, target: NodegroupTarget) -> ResourceState:
+        nodegroup = self._describe(target, f"describe node group {target.resource_id}")
+        scaling = nodegroup.get("scalingConfig") or {}
+        assert isinstance(scaling, dict)
+        status = str(nodegroup.get("status", "UNKNOWN"))
+        tags = nodegroup.get("tags") or {}
+        assert isinstance(tags, dict)
+        return ResourceState(
+            resource_id=target.resource_id,
+            capacity=int(scaling.get("desiredSize", 0)),
+            min_capacity=int(scaling.get("minSize", 0)),
+            max_capacity=int(scaling.get("maxSize", 0)),
+            status=status,
+            ready=status == "ACTIVE",
+            tags={str(k): str(v) for k, v in tags.items()},
+            details={"instance_types": nodegroup.get("instanceTypes") or [], "capacity_type": nodegroup.get("capacityType")},
+        )
+
+    def apply(self, target: NodegroupTarget, plan: ScalePlan, token: str) -> ChangeRecord:
+        try:
+            response = self.client("eks").update_nodegroup_config(
+                clusterName=target.cluster,
+                nodegroupName=target.nodegroup,
+                scalingConfig={"desiredSize": plan.desired},
+                clientRequestToken=token,
+            )
+        except Exception as exc:
+            raise self.translate(exc, f"update node group {target.resource_id}") from None
+        update = response.get("update") or {}
+        return ChangeRecord(token=token, change_id=update.get("id"), applied_at=datetime.now(UTC))
+
+    def progress(
+        self, target: NodegroupTarget, plan: ScalePlan, change: ChangeRecord
+    ) -> tuple[ProgressState, int, str, str]:
+        nodegroup = self._describe(target, f"describe node group {target.resource_id}")
+        scaling = nodegroup.get("scalingConfig") or {}
+        assert isinstance(scaling, dict)
+        observed = int(scaling.get("desiredSize", 0))
+        status = str(nodegroup.get("status", "UNKNOWN"))
+        if status in _FAILED_STATUSES:
+            health = nodegroup.get("health") or {}
+            issues = health.get("issues", []) if isinstance(health, dict) else []
+            detail = "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues) or f"node group is {status}"
+            return "failed", observed, status, detail
+        if status == "ACTIVE" and observed == plan.desired:
+            return "done", observed, status, "node group is ACTIVE at the desired size"
+        return "in_progress", observed, status, f"node group is {status}, desired {observed}"
