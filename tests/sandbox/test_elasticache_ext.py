@@ -7,6 +7,7 @@ shape are covered too, not only the backend functions.
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -137,7 +138,7 @@ def test_create_splits_all_slots_evenly(ec: Any, shards: int) -> None:
     bounds = slot_bounds(group)
     assert bounds[0][0] == 0
     assert bounds[-1][1] == 16383
-    assert all(prev[1] + 1 == nxt[0] for prev, nxt in zip(bounds, bounds[1:], strict=False))
+    assert all(prev[1] + 1 == nxt[0] for prev, nxt in itertools.pairwise(bounds))
     sizes = [high - low + 1 for low, high in bounds]
     assert max(sizes) - min(sizes) <= 1
     assert [ng["NodeGroupId"] for ng in group["NodeGroups"]] == [f"{i:04d}" for i in range(1, shards + 1)]
@@ -554,3 +555,19 @@ def test_listing_all_groups_also_consumes_hold_polls(ec: Any) -> None:
     statuses = {g["ReplicationGroupId"]: g["Status"] for g in ec.describe_replication_groups()["ReplicationGroups"]}
     assert statuses == {"a": "modifying", "b": "available"}
     assert describe(ec, "a")["Status"] == "available"
+
+
+def test_hold_can_report_any_status(ec: Any) -> None:
+    create_cluster_group(ec)
+    SANDBOX_STATE.hold("elasticache", "rg", polls=2, status="snapshotting")
+    ec.decrease_replica_count(ReplicationGroupId="rg", NewReplicaCount=0, ApplyImmediately=True)
+    assert [describe(ec)["Status"] for _ in range(3)] == ["snapshotting", "snapshotting", "available"]
+
+
+def test_status_written_by_another_call_is_not_overwritten(ec: Any) -> None:
+    create_cluster_group(ec)
+    SANDBOX_STATE.hold("elasticache", "rg", polls=5, status="modifying")
+    ec.increase_replica_count(ReplicationGroupId="rg", NewReplicaCount=2, ApplyImmediately=True)
+    ec.delete_replication_group(ReplicationGroupId="rg")
+    assert describe(ec)["Status"] == "deleting"
+    assert describe(ec)["Status"] == "deleting"

@@ -31,7 +31,7 @@ from moto.elasticache.responses import ElastiCacheResponse
 
 from cpctl.sandbox.moto_patches.state import SANDBOX_STATE
 
-__all__ = ["apply", "targets"]
+__all__ = ["apply", "decrease_replica_count", "increase_replica_count", "modify_shard_configuration", "targets"]
 
 _KIND = "elasticache"
 _AVAILABLE = "available"
@@ -46,10 +46,11 @@ _AZ_SUFFIXES = "abc"
 _PATCH_MARKER = "_cpctl_elasticache_patched"
 
 # How a group that one of the new APIs changed goes back to ``available``: on the next read ("instant"),
-# or once SANDBOX_STATE's hold stops answering ("held"). Groups with no entry are not transitioning.
+# or once SANDBOX_STATE's hold stops answering ("held"); paired with the status this module last reported,
+# so a status another moto call wrote (e.g. ``deleting``) is never overwritten. No entry: not transitioning.
 _INSTANT = "instant"
 _HELD = "held"
-_pending: WeakKeyDictionary[ReplicationGroup, str] = WeakKeyDictionary()
+_pending: WeakKeyDictionary[ReplicationGroup, tuple[str, str]] = WeakKeyDictionary()
 _lock = threading.RLock()
 _originals: dict[str, Callable[..., Any]] = {}
 
@@ -288,7 +289,7 @@ def decrease_replica_count(
             replicas = _replicas(node_group)
             have = len(replicas)
             target = wanted.get(node_group["node_group_id"])
-            count = target[0] if target else have - sum(m["cache_cluster_id"] in doomed for m in replicas)
+            count = target[0] if target is not None else have - sum(m["cache_cluster_id"] in doomed for m in replicas)
             if count > have:
                 raise InvalidParameterValueException(
                     f"NewReplicaCount {count} for node group {node_group['node_group_id']} is higher than the "
@@ -377,20 +378,22 @@ def _mark_modifying(group: ReplicationGroup) -> None:
     """Enter ``modifying``; decide now (as the hold registry defines) whether the exit is instant or held."""
     group.status = _MODIFYING
     held = SANDBOX_STATE.peek_hold(_KIND, group.replication_group_id) is not None
-    _pending[group] = _HELD if held else _INSTANT
+    _pending[group] = (_HELD if held else _INSTANT, _MODIFYING)
 
 
 def _observe(group: ReplicationGroup) -> None:
     """One DescribeReplicationGroups read: consume a hold poll or finish the transition."""
-    mode = _pending.get(group)
-    if mode is None:
+    pending = _pending.get(group)
+    if pending is None:
         return
-    if group.status != _MODIFYING:  # another moto call (e.g. delete) took over the status
+    mode, reported = pending
+    if group.status != reported:  # another moto call (e.g. delete) took over the status
         del _pending[group]
         return
     held_status = SANDBOX_STATE.held_status(_KIND, group.replication_group_id) if mode == _HELD else None
     if held_status is not None:
         group.status = held_status
+        _pending[group] = (mode, held_status)
         return
     group.status = _AVAILABLE
     del _pending[group]
@@ -398,8 +401,9 @@ def _observe(group: ReplicationGroup) -> None:
 
 def _settle_if_instant(group: ReplicationGroup) -> None:
     """An un-held change is complete as soon as anyone looks again, not only after a describe."""
-    if _pending.get(group) == _INSTANT:
-        if group.status == _MODIFYING:
+    pending = _pending.get(group)
+    if pending is not None and pending[0] == _INSTANT:
+        if group.status == pending[1]:
             group.status = _AVAILABLE
         del _pending[group]
 

@@ -1,0 +1,77 @@
+# The two commands: `make demo` and `make test`. Both create .venv and install pinned dependencies first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13 (the Lambda runtime) when present, else python3 (>= 3.11).
+PYTHON_BOOTSTRAP ?= $(shell \
+	for candidate in python3.13 "$$(pyenv prefix 3.13 2>/dev/null)/bin/python3.13" \
+	                 "$$(pyenv prefix 3.13.0 2>/dev/null)/bin/python3.13" python3; do \
+	  if "$$candidate" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then \
+	    command -v "$$candidate" 2>/dev/null || echo "$$candidate"; break; fi; \
+	done)
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+ENV ?= dev
+# sam build runs pip for python3.13 and make for the layer: the venv's interpreter comes first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help venv demo test lint validate unit integration workflows infra build deploy benchmark clean
+
+help:
+	@echo "make demo       - set up .venv and run the sandbox demo (cpctl sandbox demo)"
+	@echo "make test       - set up .venv, run linters, template/ASL validation and every test"
+	@echo "make lint       - ruff and mypy"
+	@echo "make validate   - sam validate --lint, cfn-lint, statelint on every ASL file"
+	@echo "make build      - sam build (arm64 wheels for the layer)"
+	@echo "make deploy ENV=dev|staging|prod - sam deploy --config-env \$$ENV"
+	@echo "make benchmark  - cold imports, transitions and API calls per workflow"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt layers/common/requirements.txt
+	@test -n "$(PYTHON_BOOTSTRAP)" || { echo "no python >= 3.11 found"; exit 1; }
+	@echo "creating $(VENV) with $(PYTHON_BOOTSTRAP) ($$($(PYTHON_BOOTSTRAP) --version))"
+	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: venv
+	$(BIN)/cpctl sandbox demo
+
+test: venv lint validate
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common/python/controlplane cpctl functions
+
+validate: venv
+	$(BIN)/sam validate --lint --region us-east-1
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/statelint --ignore=URI statemachines/*.asl.json
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+integration: venv
+	$(BIN)/pytest -q tests/integration
+workflows: venv
+	$(BIN)/pytest -q tests/workflows
+infra: venv
+	$(BIN)/pytest -q tests/infra
+
+build: venv
+	$(BIN)/sam build
+
+deploy: build
+	@case "$(ENV)" in dev|staging|prod) ;; *) echo "ENV must be dev, staging or prod"; exit 2;; esac
+	$(BIN)/sam deploy --config-env $(ENV)
+
+benchmark: venv
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,36 @@
+"""``cpctl sandbox demo``: the control plane's workflows end to end in the emulated AWS."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from cpctl.sandbox.report import print_calls, print_table
+from cpctl.sandbox.runtime import Sandbox
+from cpctl.sandbox.scenarios import all_scenarios
+
+
+def run_demo(out: TextIO = sys.stdout, environment: str = "dev", verbose: bool = False) -> int:
+    """Run every scenario; 0 when every expectation held."""
+    started = time.monotonic()
+    failures: list[str] = []
+    out.write(f"Sandbox: template.yaml deployed into moto, platform seeded from {environment}.tfvars\n")
+    with Sandbox(environment=environment) as sandbox:
+        deployed = sorted(sandbox.resources)
+        out.write(f"  {len(deployed)} resources: {', '.join(deployed)}\n")
+        for index, scenario in enumerate(all_scenarios(), start=1):
+            out.write(f"\n[{index}] {scenario.title}\n")
+            result = scenario.run(sandbox, out)
+            print_table(result.reports, out)
+            if verbose:
+                for report in result.reports:
+                    print_calls(report, out)
+            for note in result.notes:
+                out.write(f"  - {note}\n")
+            for failure in result.failures:
+                out.write(f"  ! UNEXPECTED: {failure}\n")
+            failures.extend(f"{scenario.title}: {f}" for f in result.failures)
+    out.write(f"\n{'FAILED' if failures else 'OK'}: {len(failures)} unexpected results in "
+              f"{time.monotonic() - started:.1f}s\n")
+    return 1 if failures else 0

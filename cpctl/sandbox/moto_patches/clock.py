@@ -1,0 +1,61 @@
+"""Make time pass instantly where the sandbox would otherwise sleep for real.
+
+Wait states, ASL Retry intervals and botocore's retry back-off all sleep in
+real time; in the sandbox they return at once, and the seconds they asked for
+are added up so a report can say how long the workflow would have waited.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import types
+from typing import Any
+
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+_LOCK = threading.Lock()
+_APPLIED: dict[str, Any] = {}
+waited_seconds: dict[str, float] = {"wait_states": 0.0, "retry_intervals": 0.0, "client_backoff": 0.0}
+
+
+def _count(bucket: str, seconds: float) -> None:
+    with _LOCK:
+        waited_seconds[bucket] += max(float(seconds), 0.0)
+
+
+def _instant_wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
+    _count("wait_states", wait_seconds)
+
+
+def _time_without_sleep(bucket: str) -> types.SimpleNamespace:
+    return types.SimpleNamespace(
+        sleep=lambda seconds: _count(bucket, seconds),
+        time=time.time,
+        monotonic=time.monotonic,
+        perf_counter=time.perf_counter,
+    )
+
+
+def apply() -> None:
+    if "applied" in _APPLIED:
+        return
+    import botocore.endpoint
+    import botocore.retries.bucket
+
+    _APPLIED["wait"] = WaitFunction._wait_interval
+    WaitFunction._wait_interval = _instant_wait_interval  # type: ignore[method-assign]
+    retrier_decl.time = _time_without_sleep("retry_intervals")  # type: ignore[assignment]
+    botocore.endpoint.time = _time_without_sleep("client_backoff")  # type: ignore[assignment]
+    botocore.retries.bucket.Clock.sleep = lambda self, amount: _count("client_backoff", amount)  # type: ignore[method-assign]
+    _APPLIED["applied"] = True
+
+
+def targets() -> list[str]:
+    return [
+        "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function.WaitFunction._wait_interval",
+        "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time",
+        "botocore.endpoint.time",
+        "botocore.retries.bucket.Clock.sleep",
+    ]

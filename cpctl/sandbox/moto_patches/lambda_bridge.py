@@ -1,0 +1,192 @@
+"""The Lambda bridge: moto's Lambda invoke runs the real handler from ``functions/<dir>/app.py``.
+
+moto's ``LambdaSimpleBackend.invoke`` runs no code. The bridge imports the
+handler once per function (a warm container), sets the function's
+environment, calls it with a Lambda-like context, and on an exception answers
+as Lambda does (``x-amz-function-error`` and ``{"errorType", "errorMessage"}``)
+so ASL ``Retry``/``Catch`` on domain error names behave as in AWS.
+Handlers run one at a time: the environment is process-wide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from cpctl.sandbox.moto_patches.state import SANDBOX_STATE
+
+_RUN_LOCK = threading.RLock()
+_current = threading.local()
+
+
+@dataclass
+class BridgedFunction:
+    """What the bridge needs of one deployed function (from the template)."""
+
+    logical_id: str
+    function_name: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+    memory: int
+
+
+@dataclass
+class BridgeRegistry:
+    functions: dict[str, BridgedFunction] = field(default_factory=dict)
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+    output: io.StringIO = field(default_factory=io.StringIO)
+
+    def register(self, function: BridgedFunction) -> None:
+        self.functions[function.function_name] = function
+
+    def resolve(self, name_or_arn: str) -> BridgedFunction:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        return self.functions[name]
+
+    def clear(self) -> None:
+        self.functions.clear()
+        self.modules.clear()
+        self.invocations.clear()
+        self.output = io.StringIO()
+
+
+REGISTRY = BridgeRegistry()
+
+
+class FakeLambdaContext:
+    """The attributes of ``LambdaContext`` that Powertools and handlers read."""
+
+    def __init__(self, function: BridgedFunction) -> None:
+        self.function_name = function.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function.function_name}"
+        self.memory_limit_in_mb = function.memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function.function_name}"
+        self.log_stream_name = "sandbox"
+        self._timeout_ms = function.timeout * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+def current_execution() -> str | None:
+    """The Step Functions execution whose handler is running on this thread, if any."""
+    return getattr(_current, "execution", None)
+
+
+def _execution_of(event: Any) -> str | None:
+    """Find the execution name the state machine passed in (``execution`` or inside ``request``)."""
+    if not isinstance(event, dict):
+        return None
+    for candidate in (event, event.get("state"), event.get("request")):
+        if isinstance(candidate, dict):
+            value = candidate.get("execution")
+            if isinstance(value, str):
+                return value
+            request = candidate.get("request")
+            if isinstance(request, dict) and isinstance(request.get("execution"), str):
+                return str(request["execution"])
+    return None
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _load(function: BridgedFunction) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = function.handler.rpartition(".")
+    module = REGISTRY.modules.get(function.function_name)
+    if module is None:
+        path = function.code_dir / f"{module_name.replace('.', '/')}.py"
+        spec = importlib.util.spec_from_file_location(f"sandbox_fn_{function.logical_id}", path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot import handler {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        REGISTRY.modules[function.function_name] = module
+    handler: Callable[[Any, Any], Any] = getattr(module, attribute)
+    return handler
+
+
+def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
+    """Run one handler as Lambda would. Returns (ok, payload)."""
+    with _RUN_LOCK, _environment(function.environment), contextlib.redirect_stdout(REGISTRY.output):
+        _current.execution = _execution_of(event)
+        try:
+            handler = _load(function)
+            result = handler(event, FakeLambdaContext(function))
+            ok, payload = True, result
+        except Exception as exc:
+            ok = False
+            payload = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
+            }
+        finally:
+            execution = _current.execution
+            _current.execution = None
+    REGISTRY.invocations.append(
+        {"function": function.logical_id, "execution": execution, "ok": ok, "error": None if ok else payload}
+    )
+    if execution:
+        SANDBOX_STATE.count_call("lambda", f"Invoke:{function.logical_id}", execution)
+    return ok, payload
+
+
+def _bridged_invoke(
+    self: LambdaSimpleBackend,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
+    response_headers: Any,
+) -> bytes:
+    try:
+        function = REGISTRY.resolve(function_name)
+    except KeyError:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": "ResourceNotFoundException", "errorMessage": function_name}).encode()
+    event = json.loads(body) if body else {}
+    ok, payload = invoke_function(function, event)
+    if not ok:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return json.dumps(payload, default=str).encode()
+
+
+_APPLIED: dict[str, Any] = {}
+
+
+def apply() -> None:
+    if _APPLIED:
+        return
+    _APPLIED["invoke"] = LambdaSimpleBackend.invoke
+    LambdaSimpleBackend.invoke = _bridged_invoke  # type: ignore[method-assign,assignment]
+
+
+def targets() -> list[str]:
+    return ["moto.awslambda_simple.models.LambdaSimpleBackend.invoke"]

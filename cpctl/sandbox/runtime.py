@@ -1,0 +1,399 @@
+"""The sandbox runtime: moto in-process, the template deployed into it, the platform seeded.
+
+``Sandbox`` is what the demo, the workflow tests and the benchmarks use:
+
+    with Sandbox() as sandbox:
+        report = sandbox.run("ScaleStateMachine", {...})
+
+Executions run on moto's threads with the real ASL interpreter; the Lambda
+bridge runs the real handlers; waits are instant (see ``moto_patches``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import uuid
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cpctl import REPO_ROOT
+from cpctl.sandbox import moto_patches
+from cpctl.sandbox.moto_patches import eks as eks_patch
+from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY, BridgedFunction
+from cpctl.sandbox.moto_patches.state import SANDBOX_STATE, SandboxState
+from cpctl.sandbox.template import Resolver, TemplateError, load_template, substitute_definition
+
+SANDBOX_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # Powertools: no X-Ray daemon here; logs kept quiet, metrics still flushed (to the bridge's buffer).
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass
+class ExecutionReport:
+    """What one execution did: how it ended, which states it entered, which AWS calls its tasks made."""
+
+    name: str
+    arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    states_entered: list[str]
+    api_calls: Counter[tuple[str, str]]
+    duration_seconds: float
+
+    @property
+    def outcome(self) -> str:
+        """Succeeded/Blocked/DryRun/... from the output, or the error name of a failed execution."""
+        if self.output and "status" in self.output:
+            return str(self.output["status"])
+        return self.error or self.status
+
+    @property
+    def reason(self) -> str:
+        if self.output and "reason" in self.output:
+            return str(self.output["reason"])
+        return self.cause or ""
+
+    def calls(self, operation: str) -> int:
+        return sum(count for (_, op), count in self.api_calls.items() if op == operation)
+
+    @property
+    def aws_calls(self) -> int:
+        """AWS API calls made by the tasks (Lambda invocations by the state machine not counted)."""
+        return sum(count for (service, _), count in self.api_calls.items() if service != "lambda")
+
+
+@dataclass
+class Sandbox:
+    environment: str = "dev"
+    region: str = "us-east-1"
+    parameters: dict[str, str] = field(default_factory=dict)
+    seed_platform: bool = True
+    state: SandboxState = field(default_factory=lambda: SANDBOX_STATE)
+    resources: dict[str, dict[str, str]] = field(default_factory=dict)
+    tfvars: dict[str, Any] = field(default_factory=dict)
+    _mock: Any = None
+    _saved_env: dict[str, str] = field(default_factory=dict)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from moto import mock_aws
+
+        from controlplane import aws
+
+        moto_patches.apply_all()
+        # Handlers that record no metric of their own are normal here; Powertools warns about each.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self._saved_env = dict(os.environ)
+        os.environ.update(SANDBOX_ENVIRONMENT)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        self._mock.start()
+        aws.reset_clients()
+        self.state.reset()
+        eks_patch.reset()
+        REGISTRY.clear()
+        self.tfvars = load_tfvars(self.environment)
+        if self.seed_platform:
+            self.seed()
+        self.deploy()
+
+    def stop(self) -> None:
+        from controlplane import aws
+
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        REGISTRY.clear()
+        aws.reset_clients()
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=self.region)
+
+    # --- deploying template.yaml -----------------------------------------------------------------
+
+    def deploy(self) -> None:
+        template = load_template(REPO_ROOT / "template.yaml")
+        parameters = {
+            "Environment": self.environment,
+            "ClusterName": str(self.tfvars["eks_cluster_name"]),
+            "PollIntervalSeconds": "0",
+            **self.parameters,
+        }
+        resolver = Resolver(template, parameters, region=self.region, stack_name=f"sip-controlplane-{self.environment}")
+        globals_function = template.get("Globals", {}).get("Function", {})
+        creators: dict[str, Callable[[str, dict[str, Any], Resolver], dict[str, str]]] = {
+            "AWS::KMS::Key": self._create_key,
+            "AWS::Logs::LogGroup": self._create_log_group,
+            "AWS::DynamoDB::Table": self._create_table,
+            "AWS::SNS::Topic": self._create_topic,
+            "AWS::SNS::Subscription": self._create_subscription,
+            "AWS::Serverless::LayerVersion": self._create_layer,
+            "AWS::Serverless::Function": lambda lid, props, r: self._create_function(lid, props, r, globals_function),
+            "AWS::Serverless::StateMachine": self._create_state_machine,
+            "AWS::CloudWatch::Alarm": self._create_alarm,
+        }
+        order = list(creators)
+        resources = template["Resources"]
+        unknown = {spec["Type"] for spec in resources.values()} - set(creators)
+        if unknown:
+            raise TemplateError(f"the sandbox cannot deploy resource types {sorted(unknown)}")
+        for resource_type in order:
+            for logical_id, spec in resources.items():
+                if spec["Type"] != resource_type:
+                    continue
+                if "Condition" in spec and not resolver.conditions[spec["Condition"]]:
+                    continue
+                attributes = creators[resource_type](logical_id, spec.get("Properties", {}), resolver)
+                resolver.attributes[logical_id] = attributes
+                self.resources[logical_id] = attributes
+
+    def _create_key(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        key = self.client("kms").create_key(Description=r.resolve(props.get("Description", logical_id)))["KeyMetadata"]
+        return {"Ref": key["KeyId"], "Arn": key["Arn"]}
+
+    def _create_log_group(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        name = r.resolve(props["LogGroupName"])
+        logs = self.client("logs")
+        logs.create_log_group(logGroupName=name)
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(r.resolve(props["RetentionInDays"])))
+        return {"Ref": name, "Arn": f"arn:aws:logs:{self.region}:{r.account_id}:log-group:{name}:*"}
+
+    def _create_table(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        p = r.resolve(props)
+        dynamodb = self.client("dynamodb")
+        table = dynamodb.create_table(
+            TableName=p["TableName"],
+            AttributeDefinitions=p["AttributeDefinitions"],
+            KeySchema=p["KeySchema"],
+            BillingMode=p["BillingMode"],
+            SSESpecification={"Enabled": bool(p.get("SSESpecification", {}).get("SSEEnabled"))},
+            DeletionProtectionEnabled=bool(p.get("DeletionProtectionEnabled", False)),
+        )["TableDescription"]
+        ttl = p.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=p["TableName"], TimeToLiveSpecification=ttl)
+        if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            dynamodb.update_continuous_backups(
+                TableName=p["TableName"], PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+        return {"Ref": p["TableName"], "Arn": table["TableArn"]}
+
+    def _create_topic(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        p = r.resolve(props)
+        attributes = {"KmsMasterKeyId": p["KmsMasterKeyId"]} if "KmsMasterKeyId" in p else {}
+        arn = self.client("sns").create_topic(Name=p["TopicName"], Attributes=attributes)["TopicArn"]
+        return {"Ref": arn, "TopicArn": arn, "TopicName": p["TopicName"]}
+
+    def _create_subscription(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        p = r.resolve(props)
+        arn = self.client("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"])
+        return {"Ref": arn["SubscriptionArn"]}
+
+    def _create_layer(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        # The layer's code is on sys.path already (cpctl adds layers/common/python), as /opt/python is in Lambda.
+        name = r.resolve(props["LayerName"])
+        return {"Ref": f"arn:aws:lambda:{self.region}:{r.account_id}:layer:{name}:1"}
+
+    def _role(self, name: str, service: str) -> str:
+        iam = self.client("iam")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+        try:
+            return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+        except iam.exceptions.NoSuchEntityException:
+            return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+
+    def _create_function(
+        self, logical_id: str, props: dict[str, Any], r: Resolver, globals_function: dict[str, Any]
+    ) -> dict[str, str]:
+        merged = {**globals_function, **props}
+        environment = {
+            **r.resolve(globals_function.get("Environment", {}).get("Variables", {})),
+            **r.resolve(props.get("Environment", {}).get("Variables", {})),
+        }
+        name = f"{r.stack_name}-{logical_id}"
+        code_dir = REPO_ROOT / str(merged["CodeUri"])
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in code_dir.glob("*.py"):
+                zf.write(path, path.name)
+        function = self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=merged["Runtime"],
+            Role=self._role("sandbox-lambda", "lambda.amazonaws.com"),
+            Handler=merged["Handler"],
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=int(merged.get("Timeout", 3)),
+            MemorySize=int(merged.get("MemorySize", 128)),
+            Architectures=list(merged.get("Architectures", ["x86_64"])),
+            Environment={"Variables": {k: str(v) for k, v in environment.items()}},
+        )
+        REGISTRY.register(
+            BridgedFunction(
+                logical_id=logical_id,
+                function_name=name,
+                code_dir=code_dir,
+                handler=merged["Handler"],
+                environment={**SANDBOX_ENVIRONMENT, **{k: str(v) for k, v in environment.items()}},
+                timeout=int(merged.get("Timeout", 3)),
+                memory=int(merged.get("MemorySize", 128)),
+            )
+        )
+        return {"Ref": name, "Arn": function["FunctionArn"]}
+
+    def _create_state_machine(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        definition = (REPO_ROOT / str(props["DefinitionUri"])).read_text()
+        substitutions = {k: str(v) for k, v in r.resolve(props.get("DefinitionSubstitutions", {})).items()}
+        filled = substitute_definition(definition, substitutions)
+        name = r.resolve(props.get("Name", f"{r.stack_name}-{logical_id}"))
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name,
+            definition=filled,
+            roleArn=self._role("sandbox-states", "states.amazonaws.com"),
+            type=props.get("Type", "STANDARD"),
+        )["stateMachineArn"]
+        return {"Ref": arn, "Arn": arn, "Name": name}
+
+    def _create_alarm(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        p = r.resolve(props)
+        p["Threshold"] = float(p["Threshold"])
+        for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if key in p:
+                p[key] = int(p[key])
+        self.client("cloudwatch").put_metric_alarm(**p)
+        return {"Ref": p["AlarmName"], "Arn": f"arn:aws:cloudwatch:{self.region}:{r.account_id}:alarm:{p['AlarmName']}"}
+
+    # --- seeding the platform from Terraform variables -------------------------------------------
+
+    def seed(self) -> None:
+        """Create what Terraform would have built (VPC, EKS cluster and node groups) from the tfvars."""
+        vars_ = self.tfvars
+        ec2 = self.client("ec2")
+        vpc_id = ec2.create_vpc(CidrBlock=vars_["vpc_cidr"])["Vpc"]["VpcId"]
+        base = vars_["vpc_cidr"].split(".")
+        subnets = [
+            ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"{base[0]}.{base[1]}.{index * 16}.0/20", AvailabilityZone=az)[
+                "Subnet"
+            ]["SubnetId"]
+            for index, az in enumerate(vars_["availability_zones"])
+        ]
+        eks = self.client("eks")
+        cluster = vars_["eks_cluster_name"]
+        tags = {"Project": vars_.get("project", "sip"), "Environment": vars_["environment"], "ManagedBy": "terraform"}
+        eks.create_cluster(
+            name=cluster,
+            version=str(vars_["eks_cluster_version"]),
+            roleArn=self._role("sandbox-eks-cluster", "eks.amazonaws.com"),
+            resourcesVpcConfig={"subnetIds": subnets},
+            tags=tags,
+        )
+        for name, group in vars_["eks_node_groups"].items():
+            eks.create_nodegroup(
+                clusterName=cluster,
+                nodegroupName=name,
+                scalingConfig={
+                    "minSize": int(group["min_size"]),
+                    "maxSize": int(group["max_size"]),
+                    "desiredSize": int(group["desired_size"]),
+                },
+                instanceTypes=list(group["instance_types"]),
+                capacityType=group.get("capacity_type", "ON_DEMAND"),
+                labels={k: str(v) for k, v in group.get("labels", {}).items()},
+                subnets=subnets,
+                nodeRole=self._role("sandbox-eks-node", "ec2.amazonaws.com"),
+                tags={**tags, "NodeGroup": name},
+            )
+
+    # --- running workflows -------------------------------------------------------------------------
+
+    def state_machine_arn(self, logical_id: str) -> str:
+        return self.resources[logical_id]["Arn"]
+
+    def start_execution(self, logical_id: str, payload: Any, name: str | None = None) -> str:
+        name = name or f"{logical_id.removesuffix('StateMachine').lower()}-{uuid.uuid4().hex[:12]}"
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn(logical_id), name=name, input=json.dumps(payload)
+            )["executionArn"]
+        )
+
+    def wait(self, execution_arn: str, timeout_seconds: float = 120.0) -> ExecutionReport:
+        sfn = self.client("stepfunctions")
+        started = time.monotonic()
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in TERMINAL:
+                break
+            if time.monotonic() - started > timeout_seconds:
+                raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout_seconds}s")
+            time.sleep(0.005)
+        duration = (described.get("stopDate") or described["startDate"]) - described["startDate"]
+        history: list[dict[str, Any]] = []
+        paginator_args: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**paginator_args)
+            history.extend(page["events"])
+            if not page.get("nextToken"):
+                break
+            paginator_args["nextToken"] = page["nextToken"]
+        entered = [
+            event["stateEnteredEventDetails"]["name"] for event in history if event["type"].endswith("StateEntered")
+        ]
+        output = json.loads(described["output"]) if described.get("output") else None
+        return ExecutionReport(
+            name=described["name"],
+            arn=execution_arn,
+            status=described["status"],
+            output=output if isinstance(output, dict) else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            states_entered=entered,
+            api_calls=Counter(self.state.calls_by_execution.get(described["name"], Counter())),
+            duration_seconds=duration.total_seconds(),
+        )
+
+    def run(self, logical_id: str, payload: Any, name: str | None = None) -> ExecutionReport:
+        return self.wait(self.start_execution(logical_id, payload, name))
+
+    def nodegroup(self, nodegroup: str) -> dict[str, Any]:
+        cluster = self.tfvars["eks_cluster_name"]
+        return dict(self.client("eks").describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"])
+
+
+def load_tfvars(environment: str) -> dict[str, Any]:
+    import hcl2
+    from hcl2 import SerializationOptions
+
+    path = REPO_ROOT / "infra" / "terraform" / "config" / f"{environment}.tfvars"
+    options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+    return dict(hcl2.loads(Path(path).read_text(), serialization_options=options))
