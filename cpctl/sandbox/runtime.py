@@ -90,6 +90,8 @@ class Sandbox:
     tfvars: dict[str, Any] = field(default_factory=dict)
     _mock: Any = None
     _saved_env: dict[str, str] = field(default_factory=dict)
+    _notifications_url: str = ""
+    _events_url: str = ""
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -120,6 +122,7 @@ class Sandbox:
         if self.seed_platform:
             self.seed()
         self.deploy()
+        self._listen()
 
     def stop(self) -> None:
         from controlplane import aws
@@ -292,6 +295,56 @@ class Sandbox:
                 p[key] = int(p[key])
         self.client("cloudwatch").put_metric_alarm(**p)
         return {"Ref": p["AlarmName"], "Arn": f"arn:aws:cloudwatch:{self.region}:{r.account_id}:alarm:{p['AlarmName']}"}
+
+    # --- what people and other systems would see ---------------------------------------------------
+
+    def _listen(self) -> None:
+        """Sandbox-only listeners: an SQS queue on the notification topic and one on outcome events."""
+        sqs = self.client("sqs")
+        self._notifications_url = sqs.create_queue(QueueName="sandbox-notifications")["QueueUrl"]
+        self._events_url = sqs.create_queue(QueueName="sandbox-events")["QueueUrl"]
+        notifications_arn = sqs.get_queue_attributes(QueueUrl=self._notifications_url, AttributeNames=["QueueArn"])
+        events_arn = sqs.get_queue_attributes(QueueUrl=self._events_url, AttributeNames=["QueueArn"])
+        topic_arn = self.resources["NotifyTopic"]["Ref"]
+        self.client("sns").subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=notifications_arn["Attributes"]["QueueArn"]
+        )
+        events = self.client("events")
+        events.put_rule(Name="sandbox-controlplane-events", EventPattern=json.dumps({"source": ["controlplane"]}))
+        events.put_targets(
+            Rule="sandbox-controlplane-events",
+            Targets=[{"Id": "queue", "Arn": events_arn["Attributes"]["QueueArn"]}],
+        )
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        bodies: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """SNS notifications published since the last call: {"Subject", "Message", "MessageAttributes"...}."""
+        return self._drain(self._notifications_url)
+
+    def events(self) -> list[dict[str, Any]]:
+        """EventBridge events with source ``controlplane`` put since the last call."""
+        return self._drain(self._events_url)
+
+    def lock_items(self) -> list[dict[str, Any]]:
+        """Leases currently in the state table (a finished workflow must leave none of its own)."""
+        table = self.resources["StateTable"]["Ref"]
+        items = self.client("dynamodb").scan(TableName=table)["Items"]
+        return [item for item in items if item["pk"]["S"].startswith("LOCK#")]
+
+    def audit_items(self) -> list[dict[str, Any]]:
+        table = self.resources["StateTable"]["Ref"]
+        items = self.client("dynamodb").scan(TableName=table)["Items"]
+        return [json.loads(item["record"]["S"]) for item in items if item["pk"]["S"].startswith("AUDIT#")]
 
     # --- seeding the platform from Terraform variables -------------------------------------------
 

@@ -151,7 +151,14 @@ def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
             execution = _current.execution
             _current.execution = None
     REGISTRY.invocations.append(
-        {"function": function.logical_id, "execution": execution, "ok": ok, "error": None if ok else payload}
+        {
+            "function": function.logical_id,
+            "execution": execution,
+            "event": event,
+            "ok": ok,
+            "result": payload if ok else None,
+            "error": None if ok else payload,
+        }
     )
     if execution:
         SANDBOX_STATE.count_call("lambda", f"Invoke:{function.logical_id}", execution)
