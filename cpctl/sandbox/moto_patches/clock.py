@@ -38,6 +38,14 @@ def _time_without_sleep(bucket: str) -> types.SimpleNamespace:
     )
 
 
+def _acquire_at_once(self: Any, amount: float = 1, block: bool = True) -> bool:
+    self._refill()
+    if amount > self._current_capacity:
+        _count("client_backoff", self._sleep_amount(amount))
+    self._current_capacity = max(self._current_capacity - amount, 0)
+    return True
+
+
 def apply() -> None:
     if "applied" in _APPLIED:
         return
@@ -48,7 +56,8 @@ def apply() -> None:
     WaitFunction._wait_interval = _instant_wait_interval  # type: ignore[method-assign]
     retrier_decl.time = _time_without_sleep("retry_intervals")  # type: ignore[assignment]
     botocore.endpoint.time = _time_without_sleep("client_backoff")  # type: ignore[assignment]
-    botocore.retries.bucket.Clock.sleep = lambda self, amount: _count("client_backoff", amount)  # type: ignore[method-assign]
+    # Adaptive retry mode's token bucket waits on a condition variable once throttled: grant at once.
+    botocore.retries.bucket.TokenBucket._acquire = _acquire_at_once  # type: ignore[method-assign]
     _APPLIED["applied"] = True
 
 
@@ -57,5 +66,7 @@ def targets() -> list[str]:
         "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function.WaitFunction._wait_interval",
         "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time",
         "botocore.endpoint.time",
-        "botocore.retries.bucket.Clock.sleep",
+        "botocore.retries.bucket.TokenBucket._acquire",
+        "botocore.retries.bucket.TokenBucket._refill",
+        "botocore.retries.bucket.TokenBucket._sleep_amount",
     ]

@@ -6,6 +6,8 @@
   first update and changes nothing), and can leave the node group UPDATING for
   a number of reads (``SANDBOX_STATE.hold("eks", "<cluster>/<nodegroup>", ...)``).
 - ``DescribeNodegroup`` reports the held status until the hold runs out.
+- ``TagResource`` accepts node group ARNs too (moto tags clusters only), so a
+  test can put the protection tag on a node group as an operator would.
 """
 
 from __future__ import annotations
@@ -86,9 +88,20 @@ def _update_nodegroup_config(
         return dict(update)
 
 
+def _tag_resource(self: EKSBackend, resource_arn: str, tags: dict[str, str]) -> None:
+    for cluster in self.clusters.values():
+        for nodegroup in cluster.nodegroups.values():
+            if nodegroup.arn == resource_arn:
+                nodegroup.tags.update(tags)
+                return
+    _APPLIED["tag_resource"](self, resource_arn, tags)
+
+
 def apply() -> None:
     if _APPLIED:
         return
+    _APPLIED["tag_resource"] = EKSBackend.tag_resource
+    EKSBackend.tag_resource = _tag_resource  # type: ignore[method-assign]
     _APPLIED["describe_nodegroup"] = EKSBackend.describe_nodegroup
     _APPLIED["update_nodegroup_config"] = EKSBackend.update_nodegroup_config
     EKSBackend.describe_nodegroup = _describe_nodegroup  # type: ignore[method-assign]
@@ -104,6 +117,7 @@ def targets() -> list[str]:
     return [
         "moto.eks.models.EKSBackend.describe_nodegroup",
         "moto.eks.models.EKSBackend.update_nodegroup_config",
+        "moto.eks.models.EKSBackend.tag_resource",
         "moto.eks.models.Nodegroup",
         "moto.eks.exceptions.InvalidParameterException",
         "moto.eks.exceptions.ResourceInUseException",

@@ -156,7 +156,7 @@ class DynamoStateStore(StateStore):
                     ":limit": {"N": str(limit)},
                     ":expires": {"N": str(_epoch(datetime.now(UTC)) + keep_seconds)},
                 },
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
             )
         except Exception as exc:
             if aws.error_code(exc) == "ConditionalCheckFailedException":

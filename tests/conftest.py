@@ -1,0 +1,36 @@
+"""Shared fixtures. The sandbox fixture gives each test its own emulated AWS with the template deployed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cpctl  # noqa: F401  (puts the layer on sys.path, as Lambda's /opt/python)
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS = REPO / "events"
+
+
+def load_event(relative: str) -> Any:
+    return json.loads((EVENTS / relative).read_text())
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    from cpctl.sandbox.runtime import Sandbox
+
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment a handler sees in Lambda (values for unit tests that build Settings)."""
+    monkeypatch.setenv("ENVIRONMENT", "dev")
+    monkeypatch.setenv("STATE_TABLE_NAME", "sip-controlplane-state-dev")
+    monkeypatch.setenv("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:sip-controlplane-notify-dev")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
