@@ -1,0 +1,169 @@
+"""template.yaml: linters, the deploy path, least privilege, and that the code it names exists."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpctl.sandbox.template import load_template
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+TEMPLATE = load_template(REPO / "template.yaml")
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+STATE_MACHINES = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::StateMachine"}
+
+# Actions AWS does not allow to scope to a resource; each is listed with why it is needed.
+UNSCOPABLE = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+}  # fmt: skip
+READ_VERBS = ("Describe", "Get", "List")
+
+
+def _tool(name: str) -> str:
+    found = BIN / name
+    if found.exists():
+        return str(found)
+    on_path = shutil.which(name)
+    assert on_path, f"{name} is not installed: make venv installs it"
+    return on_path
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    result = subprocess.run([_tool("cfn-lint"), "template.yaml"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_sam_validate_lint_passes_offline() -> None:
+    result = subprocess.run(
+        [_tool("sam"), "validate", "--lint", "--region", "us-east-1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "SAM_CLI_TELEMETRY": "0", "HOME": str(Path.home())},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_globals_target_python313_on_arm64_with_tracing() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Timeout"] <= 60
+    layer = RESOURCES["CommonLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_is_a_thin_handler_that_exists(logical_id: str) -> None:
+    code = REPO / FUNCTIONS[logical_id]["Properties"]["CodeUri"] / "app.py"
+    source = code.read_text()
+    assert "lambda_handler" in source
+    assert "boto3" not in source, "clients are made in controlplane.aws, never in a handler file"
+    assert len([line for line in source.splitlines() if line.strip()]) <= 15, "logic belongs in controlplane/"
+
+
+def test_state_table_is_encrypted_recoverable_and_expires_items() -> None:
+    table = RESOURCES["StateTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_topic_is_encrypted_with_a_customer_key() -> None:
+    assert RESOURCES["NotifyTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "NotifyKey"}
+    assert RESOURCES["NotifyKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in resource["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            found.extend(policy["Statement"])
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+IAM_HOLDERS = {**FUNCTIONS, **STATE_MACHINES}
+
+
+@pytest.mark.parametrize("logical_id", sorted(IAM_HOLDERS))
+def test_least_privilege(logical_id: str) -> None:
+    for statement in _statements(IAM_HOLDERS[logical_id]):
+        assert statement["Effect"] == "Allow"
+        for action in _actions(statement):
+            assert action != "*" and not action.endswith(":*"), f"{logical_id}: wildcard action {action}"
+            if statement["Resource"] == "*" and action not in UNSCOPABLE:
+                verb = action.split(":", 1)[1]
+                assert verb.startswith(READ_VERBS), f"{logical_id}: mutating {action} on Resource '*'"
+    for policy in IAM_HOLDERS[logical_id]["Properties"].get("Policies", []):
+        assert not (isinstance(policy, str) and "FullAccess" in policy), f"{logical_id}: managed {policy}"
+
+
+def _granted(logical_id: str) -> set[str]:
+    return {action for statement in _statements(FUNCTIONS[logical_id]) for action in _actions(statement)}
+
+
+def test_scale_functions_are_granted_exactly_what_the_adapters_call() -> None:
+    from controlplane.resources import adapter_class, known_kinds
+
+    needs: dict[str, set[str]] = {"PlanScalingFunction": set(), "ApplyScalingFunction": set(), "CheckScalingFunction": set()}
+    for kind in known_kinds():
+        actions = adapter_class(kind).iam_actions
+        needs["PlanScalingFunction"] |= set(actions.get("read", ()))
+        needs["CheckScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("verify", ()))
+        needs["ApplyScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("apply", ()))
+    for function, actions in needs.items():
+        granted = {a for a in _granted(function) if not a.startswith("dynamodb:")}
+        assert actions <= granted, f"{function} lacks {sorted(actions - granted)}"
+        assert granted <= actions, f"{function} has more than its adapters call: {sorted(granted - actions)}"
+
+
+def test_only_apply_may_change_resources() -> None:
+    for function in ("PlanScalingFunction", "CheckScalingFunction"):
+        for action in _granted(function):
+            if action.startswith("dynamodb:"):
+                continue
+            assert action.split(":", 1)[1].startswith(READ_VERBS), f"{function} may call {action}"
+
+
+@pytest.mark.parametrize("logical_id", sorted(STATE_MACHINES))
+def test_definition_substitutions_match_the_asl(logical_id: str) -> None:
+    properties = STATE_MACHINES[logical_id]["Properties"]
+    definition = (REPO / properties["DefinitionUri"]).read_text()
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", definition))
+    assert placeholders == set(properties["DefinitionSubstitutions"])
+    assert properties["Logging"]["IncludeExecutionData"] is False  # inputs stay out of logs
+    assert properties["Tracing"]["Enabled"] is True
+
+
+def test_samconfig_has_every_environment_and_prod_confirms() -> None:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    assert {"default", "dev", "staging", "prod"} <= set(config)
+    for environment in ("dev", "staging", "prod"):
+        deploy = config[environment]["deploy"]["parameters"]
+        assert f'Environment="{environment}"' in deploy["parameter_overrides"]
+        assert deploy["stack_name"] == f"sip-controlplane-{environment}"
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert config["dev"]["deploy"]["parameters"]["confirm_changeset"] is False
