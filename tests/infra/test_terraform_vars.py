@@ -22,7 +22,11 @@ def test_structure(environment: str) -> None:
 def test_dev_node_groups_are_the_seed() -> None:
     groups = load_tfvars("dev")["eks_node_groups"]
     assert groups["general"]["instance_types"] == ["t3.large"]
-    assert (groups["general"]["min_size"], groups["general"]["max_size"], groups["general"]["desired_size"]) == (1, 10, 3)
+    assert (groups["general"]["min_size"], groups["general"]["max_size"], groups["general"]["desired_size"]) == (
+        1,
+        10,
+        3,
+    )
     assert groups["cpu_optimized"]["instance_types"] == ["c6i.xlarge"]
     assert (groups["cpu_optimized"]["min_size"], groups["cpu_optimized"]["max_size"]) == (1, 8)
     assert groups["cpu_optimized"]["desired_size"] == 2

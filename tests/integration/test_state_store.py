@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from controlplane.models.errors import GuardRefused, LockHeld
 from controlplane.store import DynamoStateStore
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from controlplane import guards
 from controlplane.config import CircuitBreaker, FreezeWindow, Policy, ScalingPolicy
 from controlplane.models.scale import ScalePlan

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from controlplane import scaling
 from controlplane.config import POLICY_DIR, load_policy, parse_policy
 from controlplane.models.errors import InvalidPolicy, InvalidRequest
@@ -21,6 +20,7 @@ from controlplane.models.scale import (
     ScaleState,
     StepError,
 )
+
 from tests.conftest import load_event
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -148,11 +148,18 @@ def test_throttled_polls_are_retried(sandbox: Any) -> None:
         ("scale general to 5", "InvalidRequest"),
         ({}, "InvalidRequest"),
     ],
-    ids=["negative", "unknown-nodegroup", "missing-fields", "wrong-type", "both-sizes", "unknown-kind", "text", "empty"],
+    ids=[
+        "negative",
+        "unknown-nodegroup",
+        "missing-fields",
+        "wrong-type",
+        "both-sizes",
+        "unknown-kind",
+        "text",
+        "empty",
+    ],
 )
-def test_malformed_input_fails_with_a_named_error_and_changes_nothing(
-    sandbox: Any, payload: Any, error: str
-) -> None:
+def test_malformed_input_fails_with_a_named_error_and_changes_nothing(sandbox: Any, payload: Any, error: str) -> None:
     report = sandbox.run(SCALE, payload)
     assert report.status == "FAILED"
     assert report.error == error

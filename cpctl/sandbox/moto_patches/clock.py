@@ -54,10 +54,11 @@ def apply() -> None:
 
     _APPLIED["wait"] = WaitFunction._wait_interval
     WaitFunction._wait_interval = _instant_wait_interval  # type: ignore[method-assign]
-    retrier_decl.time = _time_without_sleep("retry_intervals")  # type: ignore[assignment]
-    botocore.endpoint.time = _time_without_sleep("client_backoff")  # type: ignore[assignment]
+    # The modules' own ``time`` names are replaced, not the global time module.
+    setattr(retrier_decl, "time", _time_without_sleep("retry_intervals"))  # noqa: B010
+    setattr(botocore.endpoint, "time", _time_without_sleep("client_backoff"))  # noqa: B010
     # Adaptive retry mode's token bucket waits on a condition variable once throttled: grant at once.
-    botocore.retries.bucket.TokenBucket._acquire = _acquire_at_once  # type: ignore[method-assign]
+    botocore.retries.bucket.TokenBucket._acquire = _acquire_at_once  # type: ignore[attr-defined]
     _APPLIED["applied"] = True
 
 

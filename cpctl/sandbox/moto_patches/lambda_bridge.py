@@ -56,7 +56,7 @@ class BridgeRegistry:
         self.functions[function.function_name] = function
 
     def resolve(self, name_or_arn: str) -> BridgedFunction:
-        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         return self.functions[name]
 
     def clear(self) -> None:
@@ -192,7 +192,7 @@ def apply() -> None:
     if _APPLIED:
         return
     _APPLIED["invoke"] = LambdaSimpleBackend.invoke
-    LambdaSimpleBackend.invoke = _bridged_invoke  # type: ignore[method-assign,assignment]
+    LambdaSimpleBackend.invoke = _bridged_invoke  # type: ignore[method-assign]
 
 
 def targets() -> list[str]:

@@ -48,7 +48,8 @@ def client(service: str, region: str | None = None) -> Any:
         if key not in _CLIENTS:
             import boto3
 
-            _CLIENTS[key] = boto3.session.Session().client(service, region_name=key[1], config=_config(key[2]))
+            session = boto3.session.Session()
+            _CLIENTS[key] = session.client(service, region_name=key[1], config=_config(key[2]))  # type: ignore[call-overload]
         return _CLIENTS[key]
 
 

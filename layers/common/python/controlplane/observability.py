@@ -7,7 +7,7 @@ standard POWERTOOLS_* environment variables set in the template's Globals.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -31,4 +31,4 @@ def task_handler(step: Callable[[Any], Any]) -> Callable[[dict[str, Any], Lambda
         result = step(event)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
-    return lambda_handler
+    return cast("Callable[[dict[str, Any], LambdaContext], Any]", lambda_handler)
