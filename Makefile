@@ -41,8 +41,9 @@ $(STAMP): pyproject.toml constraints.txt layers/common/requirements.txt
 demo: venv
 	$(BIN)/cpctl sandbox demo
 
+# Each test process has its own emulated AWS, so the suite runs on every core.
 test: venv lint validate
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 lint: venv
 	$(BIN)/ruff check .
