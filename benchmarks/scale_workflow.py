@@ -101,10 +101,9 @@ def dry_run_throughput(executions: int = 30) -> None:
         started = time.perf_counter()
         reports = [sandbox.run(SCALE, request) for _ in range(executions)]
         elapsed = time.perf_counter() - started
-        print(
-            f"  {executions / elapsed:.1f} executions/s; {sum(len(r.states_entered) for r in reports) / executions:.1f} "
-            f"states and {sum(r.aws_calls for r in reports) / executions:.1f} AWS calls per execution"
-        )
+        states = sum(len(r.states_entered) for r in reports) / executions
+        calls = sum(r.aws_calls for r in reports) / executions
+        print(f"  {executions / elapsed:.1f} executions/s; {states:.1f} states and {calls:.1f} AWS calls per execution")
 
 
 def main() -> None:

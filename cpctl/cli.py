@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
 
     scale = commands.add_parser("scale", help="start a Scale execution in AWS")
     scale.add_argument("--state-machine-arn", required=True)
-    scale.add_argument("--resource", required=True, help='JSON, e.g. {"kind":"nodegroup","cluster":"sip-prod","nodegroup":"general"}')
+    scale.add_argument(
+        "--resource", required=True, help='JSON, e.g. {"kind":"nodegroup","cluster":"sip-prod","nodegroup":"general"}'
+    )
     scale.add_argument("--desired", type=int)
     scale.add_argument("--delta", type=int)
     scale.add_argument("--reason", required=True)

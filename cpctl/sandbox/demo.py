@@ -31,6 +31,7 @@ def run_demo(out: TextIO = sys.stdout, environment: str = "dev", verbose: bool =
             for failure in result.failures:
                 out.write(f"  ! UNEXPECTED: {failure}\n")
             failures.extend(f"{scenario.title}: {f}" for f in result.failures)
-    out.write(f"\n{'FAILED' if failures else 'OK'}: {len(failures)} unexpected results in "
-              f"{time.monotonic() - started:.1f}s\n")
+    out.write(
+        f"\n{'FAILED' if failures else 'OK'}: {len(failures)} unexpected results in {time.monotonic() - started:.1f}s\n"
+    )
     return 1 if failures else 0

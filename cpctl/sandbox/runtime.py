@@ -21,11 +21,12 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import moto_patches
+from cpctl.sandbox import moto_patches, remediation_support
 from cpctl.sandbox.moto_patches import eks as eks_patch
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY, BridgedFunction
 from cpctl.sandbox.moto_patches.state import SANDBOX_STATE, SandboxState
@@ -90,6 +91,7 @@ class Sandbox:
     tfvars: dict[str, Any] = field(default_factory=dict)
     _mock: Any = None
     _saved_env: dict[str, str] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict)
     _notifications_url: str = ""
     _events_url: str = ""
 
@@ -103,42 +105,55 @@ class Sandbox:
         self.stop()
 
     def start(self) -> None:
-        from moto import mock_aws
-
         from controlplane import aws
+        from moto import mock_aws
 
         moto_patches.apply_all()
         # Handlers that record no metric of their own are normal here; Powertools warns about each.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._saved_env = dict(os.environ)
         os.environ.update(SANDBOX_ENVIRONMENT)
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        self._mock = mock_aws(
+            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        )
         self._mock.start()
         aws.reset_clients()
         self.state.reset()
         eks_patch.reset()
+        _remediation_reset()
         REGISTRY.clear()
-        self.tfvars = load_tfvars(self.environment)
-        if self.seed_platform:
-            self.seed()
-        self.deploy()
-        self._listen()
+        try:
+            self.tfvars = load_tfvars(self.environment)
+            if self.seed_platform:
+                self.seed()
+            self.deploy()
+            self._listen()
+        except BaseException:
+            # A half-started sandbox must not leave moto mocking the next one.
+            self.stop()
+            raise
 
     def stop(self) -> None:
         from controlplane import aws
 
+        _remediation_reset()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        self._clients.clear()
         REGISTRY.clear()
         aws.reset_clients()
         os.environ.clear()
         os.environ.update(self._saved_env)
 
     def client(self, service: str) -> Any:
-        import boto3
+        """A boto3 client on the sandbox (cached: making clients is the slow part of a deploy)."""
+        found = self._clients.get(service)
+        if found is None:
+            import boto3
 
-        return boto3.client(service, region_name=self.region)
+            found = self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return found
 
     # --- deploying template.yaml -----------------------------------------------------------------
 
@@ -163,6 +178,9 @@ class Sandbox:
             "AWS::Serverless::StateMachine": self._create_state_machine,
             "AWS::CloudWatch::Alarm": self._create_alarm,
         }
+        # Rules, permissions, subscriptions and schedules point at functions: they are created last.
+        creators.pop("AWS::SNS::Subscription", None)
+        creators.update(remediation_support.creators(self))
         order = list(creators)
         resources = template["Resources"]
         unknown = {spec["Type"] for spec in resources.values()} - set(creators)
@@ -386,6 +404,90 @@ class Sandbox:
                 nodeRole=self._role("sandbox-eks-node", "ec2.amazonaws.com"),
                 tags={**tags, "NodeGroup": name},
             )
+        self.seed_postgres(subnets, tags)
+        self.seed_redis(subnets, tags)
+
+    def seed_postgres(self, subnets: list[str], tags: dict[str, str]) -> None:
+        """The RDS PostgreSQL primary (encrypted, backups on) and Terraform's baseline read replicas."""
+        from cpctl.sandbox.moto_patches import rds as rds_patch
+
+        rds_patch.reset()
+        vars_ = self.tfvars
+        name = f"{vars_.get('project', 'sip')}-{vars_['environment']}-postgres"
+        key = self.client("kms").create_key(Description=f"{name} storage")["KeyMetadata"]["Arn"]
+        rds = self.client("rds")
+        rds.create_db_subnet_group(
+            DBSubnetGroupName=name, DBSubnetGroupDescription=f"{name} subnets", SubnetIds=subnets
+        )
+        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        rds.create_db_instance(
+            DBInstanceIdentifier=name,
+            Engine="postgres",
+            EngineVersion=str(vars_["rds_engine_version"]),
+            DBInstanceClass=str(vars_["rds_instance_class"]),
+            AllocatedStorage=int(vars_["rds_allocated_storage"]),
+            MaxAllocatedStorage=int(vars_["rds_max_allocated_storage"]),
+            MultiAZ=bool(vars_["rds_multi_az"]),
+            AvailabilityZone=str(vars_["availability_zones"][0]),
+            DBSubnetGroupName=name,
+            MasterUsername="sip_admin",
+            ManageMasterUserPassword=True,
+            StorageEncrypted=True,
+            KmsKeyId=key,
+            BackupRetentionPeriod=7,
+            DeletionProtection=True,
+            Tags=tag_list,
+        )
+        for index in range(1, int(vars_.get("rds_read_replicas", 0)) + 1):
+            rds.create_db_instance_read_replica(
+                DBInstanceIdentifier=f"{name}-replica-{index}",
+                SourceDBInstanceIdentifier=name,
+                AvailabilityZone=str(vars_["availability_zones"][index % len(vars_["availability_zones"])]),
+                Tags=tag_list,
+            )
+
+    def seed_redis(self, subnets: list[str], tags: dict[str, str]) -> None:
+        """The Redis cluster-mode replication group, and its members' memory use in CloudWatch."""
+        vars_ = self.tfvars
+        name = f"{vars_.get('project', 'sip')}-{vars_['environment']}-redis"
+        elasticache = self.client("elasticache")
+        elasticache.create_cache_subnet_group(
+            CacheSubnetGroupName=name, CacheSubnetGroupDescription=f"{name} subnets", SubnetIds=subnets
+        )
+        group = elasticache.create_replication_group(
+            ReplicationGroupId=name,
+            ReplicationGroupDescription="Sales Intelligence Platform cache",
+            Engine="redis",
+            EngineVersion=str(vars_["redis_engine_version"]),
+            CacheNodeType=str(vars_["redis_node_type"]),
+            CacheParameterGroupName="default.redis7.cluster.on",
+            CacheSubnetGroupName=name,
+            NumNodeGroups=int(vars_["redis_num_shards"]),
+            ReplicasPerNodeGroup=int(vars_["redis_replicas_per_shard"]),
+            AutomaticFailoverEnabled=True,
+            MultiAZEnabled=True,
+            AtRestEncryptionEnabled=True,
+            TransitEncryptionEnabled=True,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )["ReplicationGroup"]
+        self.put_cache_memory(group["MemberClusters"], 30.0)
+
+    def put_cache_memory(self, members: list[str], percent: float) -> None:
+        """Publish DatabaseMemoryUsagePercentage for cache members, as ElastiCache does every minute."""
+        cloudwatch = self.client("cloudwatch")
+        for start in range(0, len(members), 20):
+            cloudwatch.put_metric_data(
+                Namespace="AWS/ElastiCache",
+                MetricData=[
+                    {
+                        "MetricName": "DatabaseMemoryUsagePercentage",
+                        "Dimensions": [{"Name": "CacheClusterId", "Value": member}],
+                        "Value": float(percent),
+                        "Unit": "Percent",
+                    }
+                    for member in members[start : start + 20]
+                ],
+            )
 
     # --- running workflows -------------------------------------------------------------------------
 
@@ -438,6 +540,35 @@ class Sandbox:
     def run(self, logical_id: str, payload: Any, name: str | None = None) -> ExecutionReport:
         return self.wait(self.start_execution(logical_id, payload, name))
 
+    def invoke(self, logical_id: str, event: Any) -> tuple[bool, Any]:
+        """Call one deployed function's real handler directly, as Lambda would: (ok, payload or error)."""
+        from cpctl.sandbox.moto_patches.lambda_bridge import invoke_function
+
+        return invoke_function(REGISTRY.resolve(self.resources[logical_id]["Ref"]), event)
+
+    # --- remediation and schedules (cpctl/sandbox/remediation_support.py) ---------------------------
+
+    def fire_schedule(self, name: str, scheduled_time: datetime | None = None) -> tuple[bool, Any]:
+        """Fire an EventBridge Scheduler schedule now (logical id or name): (ok, the target's answer)."""
+        return remediation_support.fire_schedule(self, name, scheduled_time)
+
+    def alarm_event(self, alarm_name: str, state: str, **kwargs: Any) -> dict[str, Any]:
+        return remediation_support.alarm_event(self, alarm_name, state, **kwargs)
+
+    def deliver_events(self, events: list[dict[str, Any]]) -> int:
+        """Put AWS-service events on the default bus together; returns when every delivery has run."""
+        from cpctl.sandbox.moto_patches import events as events_patch
+
+        reached = sum(events_patch.deliver(event, self.region) for event in events)
+        events_patch.drain()
+        return reached
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the control plane's clock forward (cooldowns, quiet times) instead of sleeping."""
+        from controlplane import clock
+
+        clock.advance(seconds)
+
     def nodegroup(self, nodegroup: str) -> dict[str, Any]:
         cluster = self.tfvars["eks_cluster_name"]
         return dict(self.client("eks").describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"])
@@ -450,3 +581,13 @@ def load_tfvars(environment: str) -> dict[str, Any]:
     path = REPO_ROOT / "infra" / "terraform" / "config" / f"{environment}.tfvars"
     options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
     return dict(hcl2.loads(Path(path).read_text(), serialization_options=options))
+
+
+def _remediation_reset() -> None:
+    """No event delivery left running, and the control plane's clock back at real time."""
+    from controlplane import clock
+
+    from cpctl.sandbox.moto_patches import events as events_patch
+
+    events_patch.reset()
+    clock.reset()

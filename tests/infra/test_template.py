@@ -136,7 +136,8 @@ def test_scale_functions_are_granted_exactly_what_the_adapters_call() -> None:
     }
     for kind in known_kinds():
         actions = adapter_class(kind).iam_actions
-        needs["PlanScalingFunction"] |= set(actions.get("read", ()))
+        # Plan reads, then guards (kind-specific guards may read metrics: the "guard" phase).
+        needs["PlanScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("guard", ()))
         needs["CheckScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("verify", ()))
         needs["ApplyScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("apply", ()))
     for function, actions in needs.items():

@@ -170,12 +170,34 @@ def test_malformed_input_fails_with_a_named_error_and_changes_nothing(sandbox: A
     assert [a["status"] for a in sandbox.audit_items()] == ["Rejected"]
 
 
+def test_request_overtaken_by_another_change_is_no_change_not_success(sandbox: Any) -> None:
+    from controlplane import scaling
+    from controlplane.config import load_policy
+    from controlplane.store import DynamoStateStore
+
+    store = DynamoStateStore(sandbox.resources["StateTable"]["Ref"], client=sandbox.client("dynamodb"))
+    pol = load_policy("dev")
+    planned = scaling.plan_step(load_event("scale/nodegroup_scale_up.json"), "slow", store, pol, scaling.now_utc())
+    # Someone else moves the group to 5 first.
+    sandbox.client("eks").update_nodegroup_config(
+        clusterName="sip-dev", nodegroupName="general", scalingConfig={"desiredSize": 5}
+    )
+    change = scaling.apply_step(planned, store, pol, scaling.now_utc())
+    assert change.already_applied and change.applied_by_other
+    progress = scaling.check_step(planned.model_copy(update={"change": change}), pol)
+    outcome = scaling.outcome_of(
+        planned.model_copy(update={"change": change, "progress": progress}), "slow", scaling.now_utc()
+    )
+    assert outcome.status == "NoChange"
+    assert "another execution" in outcome.reason
+
+
 def test_two_concurrent_requests_change_the_group_once(sandbox: Any) -> None:
     sandbox.state.hold("eks", "sip-dev/cpu_optimized", polls=5, status="UPDATING")
     first = sandbox.start_execution(SCALE, load_event("scale/nodegroup_delta.json"))
     second = sandbox.start_execution(SCALE, load_event("scale/nodegroup_delta.json"))
     reports = [sandbox.wait(first), sandbox.wait(second)]
     assert sum(r.calls("UpdateNodegroupConfig") for r in reports) == 1
-    assert sorted(r.outcome for r in reports) == ["Blocked", "Succeeded"]
+    assert sorted(r.outcome for r in reports) in (["Blocked", "Succeeded"], ["NoChange", "Succeeded"])
     assert desired(sandbox, "cpu_optimized") == 4
     assert sandbox.lock_items() == []

@@ -38,7 +38,7 @@ class Settings(Model):
         environment = os.environ.get("ENVIRONMENT", "")
         try:
             return cls(
-                environment=environment,  # type: ignore[arg-type]
+                environment=environment,
                 state_table=os.environ.get("STATE_TABLE_NAME", ""),
                 notify_topic_arn=os.environ.get("NOTIFY_TOPIC_ARN", ""),
                 event_bus_name=os.environ.get("EVENT_BUS_NAME", "default"),
@@ -63,22 +63,53 @@ class Weekday(StrEnum):
 
 
 _WEEKDAYS = list(Weekday)
+_BOTH_DIRECTIONS: list[Literal["out", "in"]] = ["out", "in"]
+
+
+class CapacityBounds(Model):
+    """Floor and ceiling of one capacity dimension (for kinds that scale more than one, e.g. shards and replicas)."""
+
+    min_capacity: int | None = Field(default=None, ge=0)
+    max_capacity: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _floor_below_ceiling(self) -> CapacityBounds:
+        if self.min_capacity is not None and self.max_capacity is not None and self.min_capacity > self.max_capacity:
+            raise ValueError("min_capacity is above max_capacity")
+        return self
 
 
 class ScalingPolicy(Model):
-    """Per resource kind: how far and how often the control plane may move capacity."""
+    """Per resource kind: how far and how often the control plane may move capacity.
 
-    max_step: int = Field(ge=1, le=50)
+    The optional fields are read only by the kinds that need them: ``replica_lag_max_seconds``
+    (rds_replicas: verify waits until every new replica's ReplicaLag is below it),
+    ``scale_in_memory_max_percent`` (cache_shards: refuse removing shards when the remaining
+    shards would hold more than this percentage of their memory), ``dimensions`` (cache_shards:
+    bounds per dimension, ``shards`` and ``replicas_per_shard``).
+    """
+
+    # Units are the kind's (nodes, replicas, shards, GiB of storage): RDS storage steps reach thousands.
+    max_step: int = Field(ge=1, le=65_536)
     cooldown_seconds: int = Field(ge=0, le=86_400)
     verify_max_polls: int = Field(ge=1, le=1_000)
     min_capacity: int | None = Field(default=None, ge=0)
     max_capacity: int | None = Field(default=None, ge=0)
+    replica_lag_max_seconds: float | None = Field(default=None, gt=0, le=3_600)
+    scale_in_memory_max_percent: float | None = Field(default=None, gt=0, le=100)
+    dimensions: dict[str, CapacityBounds] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _floor_below_ceiling(self) -> ScalingPolicy:
         if self.min_capacity is not None and self.max_capacity is not None and self.min_capacity > self.max_capacity:
             raise ValueError("min_capacity is above max_capacity")
         return self
+
+    def bounds(self, dimension: str | None = None) -> CapacityBounds:
+        """The floor/ceiling of ``dimension`` (or of the kind's only dimension when None or not listed)."""
+        if dimension is not None and dimension in self.dimensions:
+            return self.dimensions[dimension]
+        return CapacityBounds(min_capacity=self.min_capacity, max_capacity=self.max_capacity)
 
 
 class FreezeWindow(Model):
@@ -92,7 +123,7 @@ class FreezeWindow(Model):
     start_at: datetime | None = None
     end_at: datetime | None = None
     kinds: list[str] = Field(default_factory=list, description="empty: every kind")
-    directions: list[Literal["out", "in"]] = Field(default_factory=lambda: ["out", "in"])
+    directions: list[Literal["out", "in"]] = Field(default_factory=_BOTH_DIRECTIONS.copy)
 
     @field_validator("timezone")
     @classmethod

@@ -9,7 +9,7 @@ they parse the raw event and build the default dependencies.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,7 +37,9 @@ REJECTING_ERRORS = frozenset({"InvalidRequest", "ResourceNotFound"})
 
 
 def now_utc() -> datetime:
-    return datetime.now(UTC)
+    from controlplane import clock
+
+    return clock.now()
 
 
 def parse_request(raw: Any, execution: str) -> ScaleRequest:
@@ -105,9 +107,10 @@ def apply_step(
     live = adapter.read(request.resource)
     token = change_token(request, plan)
     if live.capacity == plan.desired:
-        # Done already: by this execution's earlier attempt, or by someone else. Either way, nothing to do.
-        return ChangeRecord(token=token, applied_at=now, already_applied=True)
-    if live.capacity != plan.current:
+        # Done already: by this execution's earlier attempt (a retried task), or by another execution.
+        ours = store.last_changed_by(guards.cooldown_key(plan)) == request.execution
+        return ChangeRecord(token=token, applied_at=now, already_applied=True, applied_by_other=not ours)
+    if live.capacity != plan.current and not adapter.resumes(live, plan):
         raise PlanStale(f"{plan.resource_id} moved from {plan.current} to {live.capacity} since it was planned")
     limits = pol.for_kind(plan.kind)
     cooldown = guards.check_cooldown(plan, limits, store, now)
@@ -121,7 +124,9 @@ def apply_step(
         keep_seconds=breaker.window_seconds * 2,
     )
     change = adapter.apply(request.resource, plan, token)
-    store.mark_change(guards.cooldown_key(plan), now, keep_seconds=max(limits.cooldown_seconds, 60))
+    store.mark_change(
+        guards.cooldown_key(plan), now, keep_seconds=max(limits.cooldown_seconds, 60), execution=request.execution
+    )
     return change
 
 
@@ -152,7 +157,7 @@ def _error_message(state: ScaleState) -> str:
     return error_message(state.error.Cause) or state.error.Error
 
 
-def outcome_of(state: ScaleState, execution: str, now: datetime) -> Outcome:  # noqa: PLR0911, C901
+def outcome_of(state: ScaleState, execution: str, now: datetime) -> Outcome:  # noqa: PLR0911
     """What the execution amounts to; the status rules live here, not in ASL."""
     request, plan, decision = state.request, state.plan, state.decision
     common: dict[str, Any] = {
@@ -187,12 +192,20 @@ def outcome_of(state: ScaleState, execution: str, now: datetime) -> Outcome:  # 
         return Outcome(status=OutcomeStatus.BLOCKED, reason=decision.reason, **common)
     if request and request.dry_run:
         return Outcome(
-            status=OutcomeStatus.DRY_RUN, reason=f"would change {plan.current} -> {plan.desired}; nothing changed", **common
+            status=OutcomeStatus.DRY_RUN,
+            reason=f"would change {plan.current} -> {plan.desired}; nothing changed",
+            **common,
         )
     progress = state.progress
     if progress is None:
         return Outcome(
             status=OutcomeStatus.FAILED, reason="the change was never verified", error="NotVerified", **common
+        )
+    if progress.state == "done" and state.change is not None and state.change.applied_by_other:
+        return Outcome(
+            status=OutcomeStatus.NO_CHANGE,
+            reason=f"already at {progress.observed}: another execution changed it after this one planned",
+            **common,
         )
     if progress.state == "done":
         return Outcome(status=OutcomeStatus.SUCCEEDED, reason=f"{plan.current} -> {progress.observed}", **common)

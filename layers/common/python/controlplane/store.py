@@ -38,8 +38,12 @@ class StateStore(ABC):
         """When the resource was last changed by the control plane (for cooldowns)."""
 
     @abstractmethod
-    def mark_change(self, key: str, at: datetime, keep_seconds: int) -> None:
-        """Remember a change of ``key`` at ``at``; forgotten after ``keep_seconds``."""
+    def mark_change(self, key: str, at: datetime, keep_seconds: int, execution: str = "") -> None:
+        """Remember a change of ``key`` at ``at`` by ``execution``; forgotten after ``keep_seconds``."""
+
+    @abstractmethod
+    def last_changed_by(self, key: str) -> str | None:
+        """Which execution made the last remembered change of ``key``."""
 
     @abstractmethod
     def changes_in_window(self, window: str) -> int:
@@ -125,16 +129,23 @@ class DynamoStateStore(StateStore):
             return None
         return datetime.fromisoformat(item["changed_at"]["S"])
 
-    def mark_change(self, key: str, at: datetime, keep_seconds: int) -> None:
+    def mark_change(self, key: str, at: datetime, keep_seconds: int, execution: str = "") -> None:
         self.client.put_item(
             TableName=self.table_name,
             Item={
                 "pk": {"S": f"CHANGE#{key}"},
                 "sk": {"S": "LAST"},
                 "changed_at": {"S": at.isoformat()},
+                "execution": {"S": execution},
                 "expires_at": {"N": str(_epoch(at) + keep_seconds)},
             },
         )
+
+    def last_changed_by(self, key: str) -> str | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"CHANGE#{key}"}, "sk": {"S": "LAST"}}, ConsistentRead=True
+        ).get("Item")
+        return str(item["execution"]["S"]) if item and item.get("execution", {}).get("S") else None
 
     def changes_in_window(self, window: str) -> int:
         item = self.client.get_item(
@@ -184,6 +195,7 @@ class InMemoryStateStore(StateStore):
         self._lock = threading.Lock()
         self.leases: dict[str, Lease] = {}
         self.changes: dict[str, datetime] = {}
+        self.changed_by: dict[str, str] = {}
         self.breaker: dict[str, set[str]] = {}
         self.audit: list[dict[str, Any]] = []
 
@@ -207,8 +219,12 @@ class InMemoryStateStore(StateStore):
     def last_change(self, key: str) -> datetime | None:
         return self.changes.get(key)
 
-    def mark_change(self, key: str, at: datetime, keep_seconds: int) -> None:
+    def mark_change(self, key: str, at: datetime, keep_seconds: int, execution: str = "") -> None:
         self.changes[key] = at
+        self.changed_by[key] = execution
+
+    def last_changed_by(self, key: str) -> str | None:
+        return self.changed_by.get(key) or None
 
     def changes_in_window(self, window: str) -> int:
         return len(self.breaker.get(window, set()))

@@ -140,6 +140,8 @@ class ChangeRecord(Model):
     change_id: str | None = None
     applied_at: datetime
     already_applied: bool = False
+    # Already at the desired capacity because another execution got there first (not a retry of ours).
+    applied_by_other: bool = False
     details: dict[str, Any] = Field(default_factory=dict)
 
 

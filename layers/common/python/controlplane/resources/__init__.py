@@ -55,4 +55,9 @@ def target_from_dict(value: Any) -> ResourceTarget:
         raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
 
 
-from controlplane.resources import nodegroup  # noqa: E402,F401  (registers the adapter)
+from controlplane.resources import (  # noqa: E402  (importing a module registers its adapter)
+    cache_shards,  # noqa: F401
+    nodegroup,  # noqa: F401
+    rds_replicas,  # noqa: F401
+    rds_storage,  # noqa: F401
+)

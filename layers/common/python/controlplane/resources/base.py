@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from controlplane import aws
@@ -93,9 +94,53 @@ class ScalableResource(ABC):
     def apply(self, target: Any, plan: ScalePlan, token: str) -> ChangeRecord:
         """Start the change. Idempotent for one token: a repeat must not change twice."""
 
+    def resumes(self, live: ResourceState, plan: ScalePlan) -> bool:
+        """True when ``live`` differs from ``plan.current`` only by part of this very plan, already done.
+
+        An adapter whose apply makes several calls (one per replica) can be interrupted half-way
+        (throttled after the first call); the state machine's retry must then finish the plan, not
+        call it stale. Apply must be idempotent per item for this. Default: one call, all or nothing.
+        """
+        return False
+
     @abstractmethod
     def progress(self, target: Any, plan: ScalePlan, change: ChangeRecord) -> tuple[ProgressState, int, str, str]:
         """(state, observed capacity, AWS status, detail) of a change under way. Never waits."""
+
+    def recent_maximum(
+        self, namespace: str, metric: str, dimension: str, values: list[str], window: timedelta
+    ) -> dict[str, float | None]:
+        """The Maximum of ``metric`` per ``dimension`` value over the last ``window`` (one GetMetricData call).
+
+        None for a value with no datapoints: a guard or a verify must treat "no data" as "not shown".
+        """
+        if not values:
+            return {}
+        now = datetime.now(UTC)
+        queries = [
+            {
+                "Id": f"m{index}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": dimension, "Value": value}],
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
+                },
+                "ReturnData": True,
+            }
+            for index, value in enumerate(values)
+        ]
+        try:
+            response = self.client("cloudwatch").get_metric_data(
+                MetricDataQueries=queries, StartTime=now - window, EndTime=now + timedelta(minutes=1)
+            )
+        except Exception as exc:
+            raise self.translate(exc, f"read {metric}") from None
+        found = {str(r["Id"]): [float(v) for v in r.get("Values", [])] for r in response.get("MetricDataResults", [])}
+        return {value: max(found.get(f"m{i}") or [], default=None) for i, value in enumerate(values)}
 
     def translate(self, exc: Exception, action: str) -> Exception:
         """Map an AWS error to the domain error the state machine acts on."""

@@ -55,7 +55,10 @@ class NodegroupAdapter(ScalableResource):
             status=status,
             ready=status == "ACTIVE",
             tags={str(k): str(v) for k, v in tags.items()},
-            details={"instance_types": nodegroup.get("instanceTypes") or [], "capacity_type": nodegroup.get("capacityType")},
+            details={
+                "instance_types": nodegroup.get("instanceTypes") or [],
+                "capacity_type": nodegroup.get("capacityType"),
+            },
         )
 
     def apply(self, target: NodegroupTarget, plan: ScalePlan, token: str) -> ChangeRecord:

@@ -1,0 +1,1 @@
+"""Alarm-driven remediation and scheduled scaling: policy, event models, storm dedupe, schedules."""

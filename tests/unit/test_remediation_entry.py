@@ -1,0 +1,202 @@
+"""The entry point's decisions with in-memory stores: storms admit one remediation, the rest are
+suppressed and recorded; foreign events change nothing; scale-in waits for quiet."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from controlplane.remediation import entry
+from controlplane.remediation.events import Signal
+from controlplane.remediation.policy import load_remediation_policy
+from controlplane.remediation.store import InMemoryRemediationStore
+from controlplane.store import InMemoryStateStore
+
+from tests.conftest import load_event
+
+NOW = datetime(2026, 11, 26, 9, 15, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside Lambda nothing flushes the metrics; 100 values flush by themselves and need a namespace."""
+    from controlplane.observability import metrics
+
+    monkeypatch.setattr(metrics.provider, "namespace", "SIP/Test")
+
+
+class Starter:
+    def __init__(self, fail: bool = False) -> None:
+        self.started: list[tuple[str, dict[str, Any]]] = []
+        self.fail = fail
+
+    def __call__(self, arn: str, name: str, payload: dict[str, Any]) -> bool:
+        if self.fail:
+            raise RuntimeError("StartExecution throttled")
+        self.started.append((name, payload))
+        return True
+
+
+def context(now: datetime = NOW, starter: Starter | None = None, **stores: Any) -> entry.EntryContext:
+    return entry.EntryContext(
+        account_id="123456789012",
+        region="us-east-1",
+        policy=load_remediation_policy("dev"),
+        store=stores.get("store") or InMemoryRemediationStore(),
+        audit=stores.get("audit") or InMemoryStateStore(),
+        remediation_arn="arn:aws:states:us-east-1:123456789012:stateMachine:sip-controlplane-remediation-dev",
+        start=starter or Starter(),
+        read_capacity=lambda target: (100, 500),
+        now=now,
+    )
+
+
+def alarm(name: str = "sip-dev-eks-cpu-high", state: str = "ALARM", event_id: str = "e1") -> dict[str, Any]:
+    event = load_event("alarm/eks-cpu-high-alarm.json")
+    event["id"] = event_id
+    event["detail"]["alarmName"] = name
+    event["detail"]["state"]["value"] = state
+    return event
+
+
+def test_storm_of_200_concurrent_events_admits_exactly_one() -> None:
+    ctx = context()
+    starter = ctx.start
+    assert isinstance(starter, Starter)
+    events = [alarm(event_id=f"e{i % 150}") for i in range(200)]
+    reports: list[entry.EntryReport] = []
+    lock = threading.Lock()
+
+    def deliver(event: dict[str, Any]) -> None:
+        report = entry.handle(event, ctx)
+        with lock:
+            reports.append(report)
+
+    threads = [threading.Thread(target=deliver, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counts = Counter(d.status for r in reports for d in r.decisions)
+    assert counts == {"Admitted": 1, "Suppressed": 199}
+    assert len(starter.started) == 1
+    name, payload = starter.started[0]
+    assert name.startswith("rem-dev-eks-cpu-high-")
+    assert payload["scale_request"]["delta"] == 2
+    assert payload["scale_request"]["requester"] == {"type": "alarm", "id": "sip-dev-eks-cpu-high"}
+    assert payload["scale_execution"].startswith("scale-dev-eks-cpu-high-")
+    # Every suppressed event is counted and audited, none dropped.
+    assert ctx.store.stats("sip-dev-eks-cpu-high", entry.stats_window(NOW)) == {"Admitted": 1, "Suppressed": 199}
+    assert isinstance(ctx.audit, InMemoryStateStore) and len(ctx.audit.audit) == 199
+
+
+def test_redelivery_of_the_same_event_is_a_duplicate() -> None:
+    ctx = context()
+    first, again = entry.handle(alarm(), ctx), entry.handle(alarm(), ctx)
+    assert first.decisions[0].status == "Admitted"
+    assert again.decisions[0].status == "Suppressed" and "duplicate delivery" in again.decisions[0].reason
+
+
+def test_one_in_flight_per_resource_until_released_then_cooldown_then_cap() -> None:
+    store = InMemoryRemediationStore()
+    assert entry.handle(alarm(event_id="a"), context(store=store)).decisions[0].status == "Admitted"
+    # Another alarm on the same node group while the first remediation runs:
+    busy = entry.handle(alarm("sip-dev-eks-memory-high", event_id="b"), context(store=store)).decisions[0]
+    assert busy.status == "Suppressed" and "in flight" in busy.reason
+    name = entry.execution_names(
+        Signal(
+            source="cloudwatch",
+            name="sip-dev-eks-cpu-high",
+            state="ALARM",
+            event_id="a",
+            at=NOW,
+            account="123456789012",
+        )
+    )[0]
+    assert store.release("nodegroup#sip-dev/general", name)
+    cooling = entry.handle(alarm(event_id="c"), context(NOW + timedelta(seconds=300), store=store)).decisions[0]
+    assert cooling.status == "Suppressed" and "cooling down" in cooling.reason
+    later = NOW + timedelta(seconds=601)
+    admitted = entry.handle(alarm(event_id="d"), context(later, store=store)).decisions[0]
+    assert admitted.status == "Admitted"
+    store.release("nodegroup#sip-dev/general", admitted.execution or "")
+    third = entry.handle(alarm(event_id="e"), context(later + timedelta(seconds=601), store=store)).decisions[0]
+    assert third.status == "Admitted"
+    store.release("nodegroup#sip-dev/general", third.execution or "")
+    capped = entry.handle(alarm(event_id="f"), context(later + timedelta(seconds=1202), store=store)).decisions[0]
+    assert capped.status == "Suppressed" and "reached its cap of 3" in capped.reason
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ("alarm/foreign-account.json", "not 123456789012"),
+        ("alarm/unknown-alarm.json", "no remediation rule"),
+        ("alarm/eks-cpu-high-ok.json", "the rule acts on ALARM"),
+        ("alarm/foreign-source.json", "foreign event"),
+        ("alarm/malformed.json", "malformed alarm event"),
+        ("alarm/sns-not-alertmanager.json", "not from Alertmanager"),
+    ],
+)
+def test_foreign_and_malformed_events_are_recorded_and_change_nothing(event: str, reason: str) -> None:
+    ctx = context()
+    [decision] = entry.handle(load_event(event), ctx).decisions
+    assert decision.status in {"Ignored", "Rejected"} and reason in decision.reason
+    assert isinstance(ctx.start, Starter) and ctx.start.started == []
+    assert isinstance(ctx.audit, InMemoryStateStore) and len(ctx.audit.audit) == 1
+
+
+def test_region_of_another_region_is_ignored() -> None:
+    event = alarm()
+    event["region"] = "eu-west-1"
+    [decision] = entry.handle(event, context()).decisions
+    assert decision.status == "Ignored" and "eu-west-1" in decision.reason
+
+
+def test_alertmanager_alert_follows_the_same_policy() -> None:
+    ctx = context()
+    [decision] = entry.handle(load_event("alarm/alertmanager-high-error-rate.json"), ctx).decisions
+    assert decision.status == "Admitted" and decision.resource_key == "alertmanager#HighErrorRate"
+    assert isinstance(ctx.start, Starter)
+    [(_, payload)] = ctx.start.started
+    assert payload["action"] == {"type": "notify"} and payload["scale_request"] is None
+
+
+def test_scale_in_waits_for_quiet_after_any_change() -> None:
+    audit = InMemoryStateStore()
+    audit.mark_change("nodegroup#sip-dev/general", NOW - timedelta(seconds=60), keep_seconds=3600)
+    early = entry.handle(alarm("sip-dev-eks-cpu-low", event_id="l1"), context(audit=audit)).decisions[0]
+    assert early.status == "Suppressed" and "scale-in waits 1800s of quiet" in early.reason
+    ctx = context(NOW + timedelta(seconds=1800), audit=audit)
+    late = entry.handle(alarm("sip-dev-eks-cpu-low", event_id="l2"), ctx).decisions[0]
+    assert late.status == "Admitted"
+    assert isinstance(ctx.start, Starter) and ctx.start.started[0][1]["scale_request"]["delta"] == -1
+
+
+def test_storage_growth_asks_for_twenty_percent_within_the_ceiling() -> None:
+    ctx = context()
+    event = alarm("sip-dev-rds-primary-storage-high")
+    entry.handle(event, ctx)
+    assert isinstance(ctx.start, Starter)
+    request = ctx.start.started[0][1]["scale_request"]
+    assert request["resource"] == {"kind": "rds_storage", "db_instance": "sip-dev-postgres"}
+    assert request["desired"] == 120
+
+
+def test_a_failed_start_gives_the_admission_back() -> None:
+    store = InMemoryRemediationStore()
+    with pytest.raises(RuntimeError):
+        entry.handle(alarm(), context(store=store, starter=Starter(fail=True)))
+    retried = entry.handle(alarm(), context(store=store)).decisions[0]
+    assert retried.status == "Admitted"
+
+
+@pytest.mark.parametrize(
+    ("current", "maximum", "desired"), [(100, 500, 120), (450, 500, 500), (480, 500, 576), (500, 500, 600)]
+)
+def test_storage_growth_is_capped_only_while_rds_would_accept_it(current: int, maximum: int, desired: int) -> None:
+    rule = load_remediation_policy("dev").alarms["sip-dev-rds-primary-storage-high"]
+    assert rule.action.grown(current, maximum) == desired
