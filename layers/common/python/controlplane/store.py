@@ -22,6 +22,23 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def delete_if_owner(client: Any, table_name: str, pk: str, sk: str, owner: str) -> bool:
+    """Delete an owned item (a lease, a claim) only if ``owner`` still owns it; False when it did not."""
+    try:
+        client.delete_item(
+            TableName=table_name,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        )
+    except Exception as exc:
+        if aws.error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 class StateStore(ABC):
     """What the guards and the workflow tasks need from persistent state."""
 
@@ -107,19 +124,7 @@ class DynamoStateStore(StateStore):
         return str(item.get("owner", {}).get("S", "unknown"))
 
     def release_lease(self, key: str, owner: str) -> bool:
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"LOCK#{key}"}, "sk": {"S": "LOCK"}},
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return delete_if_owner(self.client, self.table_name, f"LOCK#{key}", "LOCK", owner)
 
     def last_change(self, key: str) -> datetime | None:
         item = self.client.get_item(

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from controlplane import aws
+from controlplane.store import delete_if_owner
 
 EVENT_KEEP_SECONDS = 86_400
 _CONFLICT_RETRIES = 3
@@ -193,19 +194,8 @@ class DynamoRemediationStore(RemediationStore):
                 time.sleep(0.05 * (attempt + 1))
 
     def release(self, resource_key: str, owner: str) -> bool:
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"REMEDIATION#INFLIGHT#{resource_key}"}, "sk": {"S": "INFLIGHT"}},
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        pk = f"REMEDIATION#INFLIGHT#{resource_key}"
+        return delete_if_owner(self.client, self.table_name, pk, "INFLIGHT", owner)
 
     def undo(self, admission: Admission) -> None:
         a = admission
@@ -213,17 +203,7 @@ class DynamoRemediationStore(RemediationStore):
         self.client.delete_item(
             TableName=self.table_name, Key={"pk": {"S": f"REMEDIATION#EVENT#{a.event_id}"}, "sk": {"S": "SEEN"}}
         )
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"REMEDIATION#COOLDOWN#{a.rule}"}, "sk": {"S": "COOLDOWN"}},
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": a.owner}},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        delete_if_owner(self.client, self.table_name, f"REMEDIATION#COOLDOWN#{a.rule}", "COOLDOWN", a.owner)
         self.client.update_item(
             TableName=self.table_name,
             Key={"pk": {"S": f"REMEDIATION#CAP#{a.rule}#{a.cap_window}"}, "sk": {"S": "CAP"}},
