@@ -68,8 +68,11 @@ class Resolver:
             "AWS::URLSuffix": "amazonaws.com",
         }.get(name)
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
         if name in self.parameters:
+            declared = self.template.get("Parameters", {}).get(name, {})
+            if declared.get("Type") == "CommaDelimitedList":
+                return [item.strip() for item in self.parameters[name].split(",")]
             return self.parameters[name]
         pseudo = self.pseudo(name)
         if pseudo is not None:

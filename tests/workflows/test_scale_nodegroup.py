@@ -201,3 +201,15 @@ def test_two_concurrent_requests_change_the_group_once(sandbox: Any) -> None:
     assert sorted(r.outcome for r in reports) in (["Blocked", "Succeeded"], ["NoChange", "Succeeded"])
     assert desired(sandbox, "cpu_optimized") == 4
     assert sandbox.lock_items() == []
+
+
+def test_node_group_outside_the_managed_list_is_refused_by_name() -> None:
+    from cpctl.sandbox.runtime import Sandbox
+
+    with Sandbox(parameters={"NodegroupNames": "general,spot"}) as sandbox:
+        report = sandbox.run(SCALE, load_event("scale/nodegroup_delta.json"))  # cpu_optimized
+        assert report.status == "FAILED"
+        assert report.error == "InvalidRequest"
+        assert "not one this control plane manages" in (report.cause or "")
+        assert report.calls("UpdateNodegroupConfig") == 0
+        assert desired(sandbox, "cpu_optimized") == 2

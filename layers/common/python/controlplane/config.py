@@ -52,6 +52,12 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+def managed_nodegroups() -> frozenset[str] | None:
+    """The node groups this deployment may scale (the NodegroupNames parameter); None means any."""
+    names = os.environ.get("MANAGED_NODEGROUPS", "")
+    return frozenset(n.strip() for n in names.split(",") if n.strip()) or None
+
+
 class Weekday(StrEnum):
     MON = "Mon"
     TUE = "Tue"

@@ -1,7 +1,9 @@
 """The one Logger, Tracer and Metrics of the control plane (Powertools), made once per process.
 
-Service name, log level, namespace and tracing switches come from the
-standard POWERTOOLS_* environment variables set in the template's Globals.
+Log level and tracing switches come from the standard POWERTOOLS_* environment variables set in
+the template's Globals. Service and namespace are fixed here too: Powertools reads them when these
+objects are made, which may be before a handler's environment exists (a test importing the layer,
+the sandbox), and a metric without a namespace cannot be flushed at all.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+SERVICE = "controlplane"
+NAMESPACE = "SIP/ControlPlane"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
 
 
 def task_handler(step: Callable[[Any], Any]) -> Callable[[dict[str, Any], LambdaContext], Any]:

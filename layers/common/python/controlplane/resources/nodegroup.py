@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from controlplane.config import managed_nodegroups
+from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import ChangeRecord, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
 from controlplane.resources.base import ScalableResource
@@ -41,6 +43,11 @@ class NodegroupAdapter(ScalableResource):
         return nodegroup
 
     def read(self, target: NodegroupTarget) -> ResourceState:
+        managed = managed_nodegroups()
+        if managed is not None and target.nodegroup not in managed:
+            raise InvalidRequest(
+                f"node group {target.nodegroup!r} is not one this control plane manages: {sorted(managed)}"
+            )
         nodegroup = self._describe(target, f"describe node group {target.resource_id}")
         scaling = nodegroup.get("scalingConfig") or {}
         assert isinstance(scaling, dict)
