@@ -95,7 +95,7 @@ class Resolver:
             if "." in token:
                 logical_id, attribute = token.split(".", 1)
                 return self.get_att(logical_id, attribute)
-            return self.ref(token)
+            return str(self.ref(token))
 
         return _SUB.sub(replace, text)
 

@@ -37,7 +37,8 @@ def test_plan_reads_and_guards_without_side_effects(env: Any) -> None:
 @pytest.mark.parametrize(
     ("mutate", "error_type"),
     [
-        (lambda e: e["input"]["resource"].update(nodegroup="nope"), "ResourceNotFound"),
+        (lambda e: e["input"]["resource"].update(nodegroup="nope"), "InvalidRequest"),  # not in NodegroupNames
+        (lambda e: e["input"]["resource"].update(cluster="sip-other"), "ResourceNotFound"),
         (lambda e: e["input"].update(desired=-3), "InvalidRequest"),
         (lambda e: e["input"].pop("requester"), "InvalidRequest"),
         (lambda e: e.update(input="scale it"), "InvalidRequest"),

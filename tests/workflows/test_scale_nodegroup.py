@@ -140,7 +140,14 @@ def test_throttled_polls_are_retried(sandbox: Any) -> None:
     ("payload", "error"),
     [
         (load_event("scale/invalid_negative_size.json"), "InvalidRequest"),
-        (load_event("scale/invalid_unknown_nodegroup.json"), "ResourceNotFound"),
+        (load_event("scale/invalid_unknown_nodegroup.json"), "InvalidRequest"),  # not in NodegroupNames
+        (
+            {
+                **load_event("scale/nodegroup_scale_up.json"),
+                "resource": {"kind": "nodegroup", "cluster": "sip-other", "nodegroup": "general"},
+            },
+            "ResourceNotFound",
+        ),
         ({"resource": {"kind": "nodegroup", "cluster": "sip-dev", "nodegroup": "general"}}, "InvalidRequest"),
         ({**load_event("scale/nodegroup_scale_up.json"), "desired": "lots"}, "InvalidRequest"),
         ({**load_event("scale/nodegroup_scale_up.json"), "delta": 2}, "InvalidRequest"),
@@ -151,6 +158,7 @@ def test_throttled_polls_are_retried(sandbox: Any) -> None:
     ids=[
         "negative",
         "unknown-nodegroup",
+        "unknown-cluster",
         "missing-fields",
         "wrong-type",
         "both-sizes",
