@@ -34,3 +34,10 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATE_TABLE_NAME", "sip-controlplane-state-dev")
     monkeypatch.setenv("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:sip-controlplane-notify-dev")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def assert_blocked(report: Any, guard: str, mutating: tuple[str, ...]) -> None:
+    """A guard refused: the execution succeeded as Blocked, named the guard, and changed nothing."""
+    assert report.status == "SUCCEEDED" and report.outcome == "Blocked", (report.outcome, report.reason)
+    assert guard in report.reason
+    assert report.calls(*mutating) == 0

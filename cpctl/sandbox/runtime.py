@@ -71,8 +71,10 @@ class ExecutionReport:
             return str(self.output["reason"])
         return self.cause or ""
 
-    def calls(self, operation: str) -> int:
-        return sum(count for (_, op), count in self.api_calls.items() if op == operation)
+    def calls(self, operation: str, *operations: str) -> int:
+        """How many calls of these operations the execution's tasks made (attempts included)."""
+        wanted = {operation, *operations}
+        return sum(count for (_, op), count in self.api_calls.items() if op in wanted)
 
     @property
     def aws_calls(self) -> int:

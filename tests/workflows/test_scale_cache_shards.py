@@ -14,6 +14,7 @@ from cpctl.sandbox.scenarios.scale_databases import (
     set_cache_memory,
     shard_count,
 )
+from tests.conftest import assert_blocked
 
 pytestmark = pytest.mark.sandbox
 SM = "ScaleStateMachine"
@@ -22,10 +23,7 @@ MUTATING = ("ModifyReplicationGroupShardConfiguration", "IncreaseReplicaCount", 
 
 
 def _blocked(sandbox: Sandbox, payload: dict[str, Any], guard: str) -> None:
-    report = sandbox.run(SM, payload)
-    assert report.status == "SUCCEEDED" and report.outcome == "Blocked", (report.outcome, report.reason)
-    assert guard in report.reason
-    assert sum(report.calls(op) for op in MUTATING) == 0
+    assert_blocked(sandbox.run(SM, payload), guard, MUTATING)
 
 
 def test_shards_three_to_four_to_three() -> None:

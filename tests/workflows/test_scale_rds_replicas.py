@@ -8,6 +8,7 @@ import pytest
 
 from cpctl.sandbox.runtime import Sandbox
 from cpctl.sandbox.scenarios.scale_databases import expire_cooldown, replicas_of, replicas_request
+from tests.conftest import assert_blocked
 
 pytestmark = pytest.mark.sandbox
 SM = "ScaleStateMachine"
@@ -55,10 +56,7 @@ def test_replicas_zero_to_two_to_one() -> None:
 
 
 def _blocked(sandbox: Sandbox, payload: dict[str, Any], guard: str) -> None:
-    report = sandbox.run(SM, payload)
-    assert report.status == "SUCCEEDED" and report.outcome == "Blocked", (report.outcome, report.reason)
-    assert guard in report.reason
-    assert sum(report.calls(op) for op in MUTATING) == 0
+    assert_blocked(sandbox.run(SM, payload), guard, MUTATING)
 
 
 def test_guards_refuse() -> None:

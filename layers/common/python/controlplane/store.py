@@ -78,10 +78,8 @@ class StateStore(ABC):
         """Keep an audit record of one outcome."""
 
 
-class DynamoStateStore(StateStore):
-    """The DynamoDB table of the template (``StateTable``)."""
-
-    AUDIT_KEEP_SECONDS = 400 * 86_400
+class DynamoTable:
+    """The control plane's table and a DynamoDB client, made on first use unless one is injected."""
 
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table_name = table_name
@@ -92,6 +90,12 @@ class DynamoStateStore(StateStore):
         if self._client is None:
             self._client = aws.client("dynamodb")
         return self._client
+
+
+class DynamoStateStore(DynamoTable, StateStore):
+    """The DynamoDB table of the template (``StateTable``)."""
+
+    AUDIT_KEEP_SECONDS = 400 * 86_400
 
     def acquire_lease(self, key: str, owner: str, ttl_seconds: int, now: datetime) -> Lease:
         expires_at = _epoch(now) + ttl_seconds

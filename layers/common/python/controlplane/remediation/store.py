@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from controlplane import aws
-from controlplane.store import delete_if_owner
+from controlplane.store import DynamoTable, delete_if_owner
 
 EVENT_KEEP_SECONDS = 86_400
 _CONFLICT_RETRIES = 3
@@ -100,16 +100,8 @@ def _reasons(admission: Admission, failed: list[bool]) -> list[str]:
     return [name for name, refused in zip(names, failed, strict=True) if refused]
 
 
-class DynamoRemediationStore(RemediationStore):
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
+class DynamoRemediationStore(DynamoTable, RemediationStore):
+    """Admissions, claims and parked sizes in the control plane's table."""
 
     def _items(self, a: Admission) -> list[dict[str, Any]]:
         now = _epoch(a.now)
