@@ -39,6 +39,10 @@ KIND_REQUESTS: dict[str, Any] = {
         "resource": {"kind": "cache_shards", "replication_group": f"sip-{sb.tfvars['environment']}-redis"},
         "delta": 1,
     },
+    "rds_storage": lambda sb: {
+        "resource": {"kind": "rds_storage", "db_instance": f"sip-{sb.tfvars['environment']}-postgres"},
+        "delta": 20,
+    },
 }
 
 
