@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from controlplane.models.base import Model
-from controlplane.models.errors import InvalidPolicy
+from controlplane.models.errors import InvalidPolicy, validation_problems
 from controlplane.models.scale import OutcomeStatus
 
 POLICY_DIR = Path(__file__).parent / "policies"
@@ -219,8 +219,7 @@ def parse_policy(data: object) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidPolicy(f"policy is invalid: {problems}") from None
+        raise InvalidPolicy(f"policy is invalid: {validation_problems(exc, 'policy')}") from None
 
 
 @cache

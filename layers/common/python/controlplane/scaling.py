@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from controlplane import guards
 from controlplane.config import Policy, Settings, policy, settings
-from controlplane.models.errors import GuardRefused, InvalidRequest, PlanStale, error_message
+from controlplane.models.errors import GuardRefused, InvalidRequest, PlanStale, error_message, validation_problems
 from controlplane.models.scale import (
     ChangeRecord,
     Lease,
@@ -49,9 +49,7 @@ def parse_request(raw: Any, execution: str) -> ScaleRequest:
     try:
         return ScaleRequest.model_validate({**raw, "execution": execution})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in exc.errors(include_input=False)
-        )
+        problems = validation_problems(exc, "request")
         raise InvalidRequest(f"invalid scale request: {problems}") from None
 
 

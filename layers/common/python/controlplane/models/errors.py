@@ -7,6 +7,10 @@ Messages must never contain secrets: they reach execution history and notificati
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class ControlPlaneError(Exception):
@@ -54,3 +58,11 @@ def error_message(cause: str) -> str:
     if isinstance(parsed, dict):
         return str(parsed.get("errorMessage") or parsed.get("Cause") or cause)
     return cause
+
+
+def validation_problems(exc: ValidationError, root: str = "input") -> str:
+    """Every problem of a pydantic error as ``path: message; ...``, without echoing the input (it may hold secrets)."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or root}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors(include_input=False)
+    )

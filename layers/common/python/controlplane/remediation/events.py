@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from controlplane.models.base import LenientModel, Model
+from controlplane.models.errors import validation_problems
 
 ALARM_SOURCE = "aws.cloudwatch"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -112,7 +113,7 @@ class Unusable(Model):
 
 
 def _validation_summary(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))[:500]
+    return validation_problems(exc, "event")[:500]
 
 
 def signals_from_eventbridge(event: dict[str, Any]) -> list[Signal | Unusable]:

@@ -25,7 +25,7 @@ from pydantic import Field, SerializeAsAny, ValidationError, field_validator, mo
 
 from controlplane.config import POLICY_DIR
 from controlplane.models.base import Model
-from controlplane.models.errors import InvalidPolicy
+from controlplane.models.errors import InvalidPolicy, validation_problems
 from controlplane.models.scale import OutcomeStatus, ResourceTarget
 
 # Scale-in is conservative: one step at a time, and a long quiet time since the resource last changed.
@@ -186,19 +186,12 @@ class RemediationPolicy(Model):
         return (self.alerts if source == "alertmanager" else self.alarms).get(name)
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'policy'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors(include_input=False)
-    )
-
-
 def parse_remediation_policy(data: object) -> RemediationPolicy:
     """Validate remediation policy data; ``InvalidPolicy`` lists every problem with its path."""
     try:
         return RemediationPolicy.model_validate(data)
     except ValidationError as exc:
-        raise InvalidPolicy(f"remediation policy is invalid: {_problems(exc)}") from None
+        raise InvalidPolicy(f"remediation policy is invalid: {validation_problems(exc, 'policy')}") from None
 
 
 @cache

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from controlplane.models.errors import InvalidRequest
+from controlplane.models.errors import InvalidRequest, validation_problems
 from controlplane.models.scale import ResourceTarget
 from controlplane.resources.base import ClientFactory, ScalableResource
 
@@ -52,7 +52,7 @@ def target_from_dict(value: Any) -> ResourceTarget:
     try:
         return cls.target_model.model_validate(value)
     except ValidationError as exc:
-        raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise ValueError(validation_problems(exc, "resource")) from None
 
 
 from controlplane.resources import (  # noqa: E402  (importing a module registers its adapter)
