@@ -59,6 +59,16 @@ class FakeRds:
         wanted = set(kwargs["Filters"][0]["Values"])
         return {"DBInstances": [i for n, i in self.instances.items() if n in wanted]}
 
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "describe_db_instances"
+        fake = self
+
+        class _Paginator:
+            def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+                return [fake.describe_db_instances(**kwargs)]
+
+        return _Paginator()
+
     def create_db_instance_read_replica(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("create", kwargs))
         if kwargs["DBInstanceIdentifier"] in self.instances:

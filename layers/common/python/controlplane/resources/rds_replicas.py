@@ -103,18 +103,12 @@ class RdsReplicasAdapter(ScalableResource):
     # --- reading ------------------------------------------------------------------------------
 
     def _describe(self, action: str, **kwargs: Any) -> list[dict[str, Any]]:
-        rds = self.client("rds")
-        found: list[dict[str, Any]] = []
-        marker: str | None = None
-        while True:
-            try:
-                page = rds.describe_db_instances(**kwargs, **({"Marker": marker} if marker else {}))
-            except Exception as exc:
-                raise self.translate(exc, action) from None
-            found.extend(page.get("DBInstances", []))
-            marker = page.get("Marker")
-            if not marker:
-                return found
+        """Every page of DescribeDBInstances (botocore's paginator follows the Marker)."""
+        try:
+            pages = self.client("rds").get_paginator("describe_db_instances").paginate(**kwargs)
+            return [instance for page in pages for instance in page.get("DBInstances", [])]
+        except Exception as exc:
+            raise self.translate(exc, action) from None
 
     def _instances(self, ids: list[str], action: str) -> dict[str, dict[str, Any]]:
         """The named instances that exist (one filtered call, no error for missing ones)."""
