@@ -38,7 +38,6 @@ def test_plan_reads_and_guards_without_side_effects(env: Any) -> None:
     ("mutate", "error_type"),
     [
         (lambda e: e["input"]["resource"].update(nodegroup="nope"), "InvalidRequest"),  # not in NodegroupNames
-        (lambda e: e["input"]["resource"].update(cluster="sip-other"), "ResourceNotFound"),
         (lambda e: e["input"].update(desired=-3), "InvalidRequest"),
         (lambda e: e["input"].pop("requester"), "InvalidRequest"),
         (lambda e: e.update(input="scale it"), "InvalidRequest"),
@@ -53,6 +52,15 @@ def test_plan_rejects_bad_input_with_a_named_error(env: Any, mutate: Any, error_
     assert not ok
     assert error["errorType"] == error_type
     assert updates(env) == before
+
+
+def test_plan_on_a_cluster_outside_its_role_is_denied(env: Any) -> None:
+    """The Plan function's role covers node groups of ClusterName only: IAM answers before EKS would."""
+    event = copy.deepcopy(load_event("plan_scaling/nodegroup.json"))
+    event["input"]["resource"]["cluster"] = "sip-other"
+    ok, error = env.invoke("PlanScalingFunction", event)
+    assert not ok
+    assert "AccessDeniedException" in error["errorMessage"]
 
 
 def test_task_sequence_is_idempotent_and_leaves_no_lease(env: Any) -> None:

@@ -10,7 +10,9 @@ import pytest
 from controlplane.models.errors import GuardRefused, LockHeld
 from controlplane.store import DynamoStateStore
 
-NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+# Now, not a fixed date: the sandbox's DynamoDB deletes items whose TTL has passed (at a random moment,
+# as DynamoDB does), so marks written "at" a date long gone may already have been swept.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")

@@ -126,21 +126,18 @@ def test_throttling_is_retried() -> None:
 
 def test_throttled_half_way_resumes_instead_of_going_stale() -> None:
     with Sandbox() as sandbox:
-        calls = {"n": 0}
-        original = sandbox.state.take_fault
+        creates = {"n": 0}
 
-        def second_create_throttled(service: str, operation: str) -> Any:
-            if (service, operation) == ("rds", "CreateDBInstanceReadReplica"):
-                calls["n"] += 1
-                if 2 <= calls["n"] <= 5:
-                    from cpctl.sandbox.moto_patches.state import Fault
+        def from_the_second_create(params: dict[str, Any]) -> bool:
+            creates["n"] += 1
+            return creates["n"] >= 2
 
-                    return Fault(code="Throttling", message="Rate exceeded", times=1)
-            return original(service, operation)
-
-        sandbox.state.take_fault = second_create_throttled  # type: ignore[method-assign]
+        fault = sandbox.state.inject(
+            "rds", "CreateDBInstanceReadReplica", "Throttling", times=4, matches=from_the_second_create
+        )
         report = sandbox.run(SM, replicas_request(PRIMARY, "half way", desired=2))
         assert report.outcome == "Succeeded", report.reason
+        assert fault.taken == 4
         assert replicas_of(sandbox, PRIMARY) == [f"{PRIMARY}-cp-1", f"{PRIMARY}-cp-2"]
 
 
