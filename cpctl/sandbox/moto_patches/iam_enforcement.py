@@ -2,8 +2,8 @@
 
 moto authorizes requests only when ``settings.INITIAL_NO_AUTH_ACTION_COUNT`` is reached, then for
 every caller at once, and it checks each action against ``Resource: "*"`` only (it passes ``"*"`` as
-the resource for every service but IAM, STS and SQS). The sandbox replaces the hook every moto
-service calls before dispatching (``_authenticate_and_authorize_normal_action``) with one that
+the resource for every service but IAM, STS and SQS). The sandbox wraps the dispatch every moto
+service goes through (``BaseResponse.call_action``; moto's own hook stays off) with a check that
 
 - lets the harness through: requests signed with keys that are not an assumed role's (the tests,
   the demo, seeding: the account's administrator);
@@ -11,8 +11,9 @@ service calls before dispatching (``_authenticate_and_authorize_normal_action``)
   role's, each state machine's integrations with its role's): moto's ``IAMRequest`` checks the
   SigV4 signature and collects the role's policies, and every (action, resource ARN) pair that
   ``cpctl.sandbox.iam_resources`` derives from the request must be allowed by them;
-- answers a refusal as the service would (``AccessDeniedException`` for JSON protocols,
-  ``AccessDenied`` for query ones, ``AuthorizationError`` for SNS) naming the action and resource.
+- answers a refusal as the service would (``AccessDeniedException``, ``AccessDenied`` for the
+  query-heritage services, ``AuthorizationError`` for SNS) naming the action and the resource,
+  serialized by moto in the request's own protocol (XML, JSON, REST-JSON or CBOR).
 
 It also makes moto's ASL interpreter sign its service integrations (Lambda invoke, ``sns:publish``,
 ``states:startExecution``, ``aws-sdk:*``) with the state machine's role instead of a fixed key.
@@ -28,9 +29,9 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from moto.core.authorization import ActionAuthenticatorMixin
-from moto.core.exceptions import JsonRESTError, _RESTError
+from moto.core.exceptions import AccessDeniedError, ServiceException
 from moto.core.models import botocore_stubber
+from moto.core.responses import ActionResult, BaseResponse
 from moto.iam.access_control import IAMRequest
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -56,7 +57,6 @@ _INTEGRATION_MODULES = (
     state_task_service_sns,
     state_task_service_sqs,
 )
-_JSON_PROTOCOLS = {"json", "rest-json"}
 
 
 @dataclass(frozen=True)
@@ -150,40 +150,30 @@ def _param_reader(response: Any, prefix: str) -> Any:
     return response._get_param
 
 
-def _protocol(response: Any) -> str:
-    from moto.core.utils import get_service_model
-
-    try:
-        return str(get_service_model(response.boto3_service_name).protocol)
-    except Exception:
-        return "query"
+# Services whose access-denied error code is AccessDenied (query heritage) or their own.
+_DENIED_CODES = {"sns": "AuthorizationError", "rds": "AccessDenied", "elasticache": "AccessDenied"}
+_DENIED_CODES |= {"cloudwatch": "AccessDenied", "sts": "AccessDenied", "iam": "AccessDenied"}
 
 
-def _refuse(response: Any, prefix: str, principal: str, action: str, resource: str, why: str = "") -> None:
+class AccessDenied(ServiceException):
+    """Serialized by moto in the request's own protocol (query XML, JSON, REST-JSON, CBOR)."""
+
+
+def _denial(prefix: str, principal: str, action: str, resource: str, why: str = "") -> AccessDenied:
     message = (
         f"User: {principal} is not authorized to perform: {action} on resource: {resource}"
         f" because {why or 'no identity-based policy allows the ' + action + ' action'}"
     )
     SESSIONS.denials.append(Denial(principal=principal, action=action, resource=resource))
-    if _protocol(response) in _JSON_PROTOCOLS:
-        raise _JsonAccessDenied("AccessDeniedException", message)
-    raise _QueryAccessDenied("AuthorizationError" if prefix == "sns" else "AccessDenied", message)
+    return AccessDenied(_DENIED_CODES.get(prefix, "AccessDeniedException"), message)
 
 
-class _JsonAccessDenied(JsonRESTError):
-    code = 400
-
-
-class _QueryAccessDenied(_RESTError):
-    code = 403
-
-
-def _authorize(self: Any, resource: str = "*") -> None:
-    """moto's pre-dispatch hook: enforce the caller's role when the request is signed with one."""
+def check(self: Any) -> AccessDenied | None:
+    """Authorize one request against the caller's role when it is signed with one; None: allowed."""
     key = _access_key(self)
     session = SESSIONS.by_key.get(key or "")
     if session is None or not SESSIONS.enforcing:
-        return
+        return None
     operation = self._get_action()  # also fills uri_match for REST protocols
     prefix = SIGNING_NAME_TO_PREFIX.get(_signing_name(self), _signing_name(self))
     parsed = urlparse(self.uri)
@@ -210,16 +200,23 @@ def _authorize(self: Any, resource: str = "*") -> None:
     try:
         needed = authorizations(context)
     except UnmappedOperation as unmapped:
-        _refuse(self, prefix, principal, f"{prefix}:{operation}", "?", str(unmapped))
-        return
+        return _denial(prefix, principal, f"{prefix}:{operation}", "?", str(unmapped))
     for action, arn in needed:
         request._action = action
         try:
             request.check_action_permitted(arn)
-        except Exception as denied:
-            if type(denied).__name__ != "AccessDeniedError":
-                raise
-            _refuse(self, prefix, principal, action, arn)
+        except AccessDeniedError:
+            return _denial(prefix, principal, action, arn)
+    return None
+
+
+def _call_action(self: BaseResponse) -> Any:
+    """moto's dispatch, after the caller's role allowed the request (or an error as the service answers)."""
+    denied = check(self)
+    if denied is not None:
+        status, headers, body = self.serialized(ActionResult(denied))
+        return status, headers, body
+    return _APPLIED["call_action"](self)
 
 
 # --- state machines sign their integrations with their role ---------------------------------------
@@ -264,8 +261,8 @@ def denials() -> list[Denial]:
 def apply() -> None:
     if _APPLIED:
         return
-    _APPLIED["authorize"] = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
-    ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = _authorize  # type: ignore[method-assign]
+    _APPLIED["call_action"] = BaseResponse.call_action
+    BaseResponse.call_action = _call_action  # type: ignore[method-assign]
     for module in _INTEGRATION_MODULES:
         _APPLIED[f"client:{module.__name__}"] = module.boto_client_for
         module.boto_client_for = _boto_client_for  # type: ignore[attr-defined]
@@ -278,14 +275,15 @@ def reset() -> None:
 def targets() -> list[str]:
     base = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
     return [
-        "moto.core.authorization.ActionAuthenticatorMixin._authenticate_and_authorize_normal_action",
+        "moto.core.responses.BaseResponse.call_action",
+        "moto.core.responses.BaseResponse.serialized",
+        "moto.core.responses.ActionResult",
         "moto.core.responses.BaseResponse._get_action",
         "moto.core.responses.BaseResponse._get_param",
-        "moto.core.utils.get_service_model",
         "moto.iam.access_control.IAMRequest.check_signature",
         "moto.iam.access_control.IAMRequest.check_action_permitted",
-        "moto.core.exceptions.JsonRESTError",
-        "moto.core.exceptions._RESTError",
+        "moto.core.exceptions.AccessDeniedError",
+        "moto.core.exceptions.ServiceException",
         "moto.core.models.botocore_stubber",
         "moto.stepfunctions.parser.asl.component.common.timeouts.timeout.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS",
         f"{base}.lambda_eval_utils.boto_client_for",
