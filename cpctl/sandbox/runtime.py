@@ -29,6 +29,7 @@ from cpctl import REPO_ROOT
 from cpctl.sandbox import iam, moto_patches, remediation_support
 from cpctl.sandbox.moto_patches import dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
+from cpctl.sandbox.moto_patches import rds as rds_patch
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY, BridgedFunction
 from cpctl.sandbox.moto_patches.state import SANDBOX_STATE, SandboxState
 from cpctl.sandbox.template import Resolver, TemplateError, load_template, substitute_definition
@@ -132,6 +133,7 @@ class Sandbox:
         aws.reset_clients()
         self.state.reset()
         eks_patch.reset()
+        rds_patch.reset()  # settings a test changed (replica lag) do not outlive its sandbox
         dynamodb_ttl.reset()
         iam_enforcement.reset()
         iam_enforcement.SESSIONS.enforcing = self.enforce_iam
@@ -152,6 +154,7 @@ class Sandbox:
         from controlplane import aws
 
         _remediation_reset()
+        rds_patch.reset()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -482,9 +485,6 @@ class Sandbox:
 
     def seed_postgres(self, subnets: list[str], tags: dict[str, str]) -> None:
         """The RDS PostgreSQL primary (encrypted, backups on) and Terraform's baseline read replicas."""
-        from cpctl.sandbox.moto_patches import rds as rds_patch
-
-        rds_patch.reset()
         vars_ = self.tfvars
         name = f"{vars_.get('project', 'sip')}-{vars_['environment']}-postgres"
         key = self.client("kms").create_key(Description=f"{name} storage")["KeyMetadata"]["Arn"]

@@ -23,7 +23,16 @@ def updates(env: Any) -> int:
     return sum(n for (service, op), n in env.state.calls.items() if (service, op) == ("eks", "UpdateNodegroupConfig"))
 
 
+def at_three_and_out_of_cooldown(env: Any) -> None:
+    """The state a test of ``general`` starts from, whatever other tests on this sandbox did before."""
+    env.client("eks").update_nodegroup_config(
+        clusterName="sip-dev", nodegroupName="general", scalingConfig={"desiredSize": 3}
+    )
+    env.advance_clock(24 * 3600)  # past any cooldown an earlier change left
+
+
 def test_plan_reads_and_guards_without_side_effects(env: Any) -> None:
+    at_three_and_out_of_cooldown(env)
     before = updates(env)
     ok, result = env.invoke("PlanScalingFunction", load_event("plan_scaling/nodegroup.json"))
     assert ok, result
@@ -64,6 +73,7 @@ def test_plan_on_a_cluster_outside_its_role_is_denied(env: Any) -> None:
 
 
 def test_task_sequence_is_idempotent_and_leaves_no_lease(env: Any) -> None:
+    at_three_and_out_of_cooldown(env)
     cluster = "sip-dev"
     ok, lease = env.invoke("AcquireLockFunction", load_event("acquire_lock/nodegroup.json"))
     assert ok, lease
@@ -111,6 +121,7 @@ def test_task_sequence_is_idempotent_and_leaves_no_lease(env: Any) -> None:
 
 
 def test_apply_refuses_a_stale_plan(env: Any) -> None:
+    at_three_and_out_of_cooldown(env)
     event = copy.deepcopy(load_event("apply_scaling/nodegroup.json"))
     event["plan"]["current"] = 2  # planned when the group was at 2; it is not any more
     event["plan"]["desired"] = 4

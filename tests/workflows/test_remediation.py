@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,12 +15,7 @@ from cpctl.sandbox.scenarios import remediation
 pytestmark = pytest.mark.sandbox
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
-    from cpctl.sandbox.runtime import Sandbox
-
-    with Sandbox() as running:
-        yield running
+# Each test has its own sandbox (tests/conftest.py) and sets up what it needs: they run in random order.
 
 
 def run(scenario: Any, sandbox: Any) -> Any:
@@ -50,6 +44,7 @@ def test_storage_alarm_grows_storage(sandbox: Any) -> None:
 
 
 def test_low_cpu_steps_down_once_after_the_cooldown(sandbox: Any) -> None:
+    run(remediation.alarm_storm, sandbox)  # the scale-up whose quiet time the scale-in must wait out
     run(remediation.step_down_after_cooldown, sandbox)
 
 

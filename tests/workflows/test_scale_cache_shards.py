@@ -127,5 +127,6 @@ def test_two_concurrent_requests_apply_once() -> None:
         second = sandbox.start_execution(SM, cache_request(GROUP, "batch B", desired=4))
         reports = [sandbox.wait(first), sandbox.wait(second)]
         assert sum(r.calls("ModifyReplicationGroupShardConfiguration") for r in reports) == 1
-        assert sorted(r.outcome for r in reports) == ["Blocked", "Succeeded"]
+        # NoChange is right too: the second may plan before the first applies, then find it done.
+        assert sorted(r.outcome for r in reports) in (["Blocked", "Succeeded"], ["NoChange", "Succeeded"])
         assert shard_count(sandbox, GROUP) == 4

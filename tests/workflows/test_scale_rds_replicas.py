@@ -108,11 +108,12 @@ def test_replica_stuck_in_creating_times_out_releases_lock_and_notifies() -> Non
 def test_replica_lag_above_threshold_keeps_verifying_until_timeout() -> None:
     from cpctl.sandbox.moto_patches import rds as rds_patch
 
-    with Sandbox() as sandbox:
+    with Sandbox() as sandbox:  # its stop() puts the lag back for the next test
         rds_patch.settings["replica_lag_seconds"] = 300.0
         report = sandbox.run(SM, replicas_request(PRIMARY, "lagging", delta=1))
         assert report.error == "VerifyTimeout"
         assert "ReplicaLag" in (report.cause or "")
+    assert rds_patch.settings["replica_lag_seconds"] == 0.5
 
 
 def test_throttling_is_retried() -> None:
@@ -168,6 +169,7 @@ def test_two_concurrent_requests_apply_once() -> None:
         second = sandbox.start_execution(SM, replicas_request(PRIMARY, "batch B", delta=1))
         reports = [sandbox.wait(first), sandbox.wait(second)]
         assert sum(r.calls("CreateDBInstanceReadReplica") for r in reports) == 1
-        assert sorted(r.outcome for r in reports) == ["Blocked", "Succeeded"]
+        # NoChange is right too: the second may plan before the first applies, then find it done.
+        assert sorted(r.outcome for r in reports) in (["Blocked", "Succeeded"], ["NoChange", "Succeeded"])
         assert replicas_of(sandbox, PRIMARY) == [f"{PRIMARY}-cp-1"]
         assert sandbox.lock_items() == []
