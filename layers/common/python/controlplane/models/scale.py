@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, SerializeAsAny, computed_field, field_validator, model_validator
 
 from controlplane.models.base import LenientModel, Model
+from controlplane.models.lease import Lease
 
 
 class RequesterType(StrEnum):
@@ -36,7 +37,12 @@ class ResourceTarget(Model):
 
     @property
     def resource_id(self) -> str:
-        """A stable id, unique within the kind (lock keys, cooldowns, audit)."""
+        """A stable id, unique within the kind (cooldowns, audit)."""
+        raise NotImplementedError
+
+    @property
+    def lease_key(self) -> str:
+        """The lease of the physical resource this target changes, shared by every workflow (``leases``)."""
         raise NotImplementedError
 
 
@@ -93,6 +99,8 @@ class ScalePlan(Model):
     max_capacity: int
     status: str
     details: dict[str, Any] = Field(default_factory=dict)
+    # The lease of the physical resource (``leases``): one per DB instance, replication group, node group.
+    lease_key: str = Field(default="", max_length=256)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -125,12 +133,6 @@ class GuardDecision(Model):
     @property
     def reason(self) -> str:
         return "; ".join(f"{c.name}: {c.reason}" for c in self.checks if not c.passed)
-
-
-class Lease(Model):
-    key: str
-    owner: str
-    expires_at: int
 
 
 class ChangeRecord(Model):
