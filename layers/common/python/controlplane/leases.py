@@ -58,6 +58,12 @@ def bucket_key(name: str) -> str:
     return f"s3:bucket:{_identifier(name)}"
 
 
+def snapshot_key(kind: str, identifier: str) -> str:
+    """A backup artefact (``rds-snapshot``, ``elasticache-snapshot``): held by a restore drill or a
+    recovery while it restores from it, so cleanup never deletes a snapshot in use."""
+    return f"snapshot:{_identifier(kind)}:{_identifier(identifier)}"
+
+
 def platform_key(environment: str) -> str:
     """A Terraform environment: one plan/apply at a time."""
     return f"terraform:platform:{_identifier(environment)}"

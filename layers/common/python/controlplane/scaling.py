@@ -277,5 +277,5 @@ def handle_record(event: Any) -> Outcome:
     cfg = settings()
     pol = policy()
     outcome = outcome_of(_state(event.get("state", {})), str(event.get("execution", "")), now_utc())
-    audit.record(outcome, _store(cfg), cfg, pol)
+    audit.record(outcome, _store(cfg), cfg, pol.notify_on)
     return outcome

@@ -7,27 +7,13 @@ one field, so every later task sees what came before without re-reading it.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, computed_field, field_validator, model_validator
 
 from controlplane.models.base import LenientModel, Model
 from controlplane.models.lease import Lease
-
-
-class RequesterType(StrEnum):
-    ALARM = "alarm"
-    SCHEDULE = "schedule"
-    PERSON = "person"
-    API = "api"
-
-
-class Requester(Model):
-    """Who asked for the change; recorded in audit, tags and notifications."""
-
-    type: RequesterType
-    id: str = Field(min_length=1, max_length=256)
+from controlplane.models.outcome import OutcomeStatus, Requester, RequesterType, WorkflowOutcome
 
 
 class ResourceTarget(Model):
@@ -181,36 +167,37 @@ class ScaleState(LenientModel):
     error: StepError | None = None
 
 
-class OutcomeStatus(StrEnum):
-    SUCCEEDED = "Succeeded"
-    NO_CHANGE = "NoChange"
-    DRY_RUN = "DryRun"
-    BLOCKED = "Blocked"
-    REJECTED = "Rejected"
-    TIMED_OUT = "TimedOut"
-    FAILED = "Failed"
-
-    @property
-    def is_failure(self) -> bool:
-        """Failures end the execution as FAILED; Blocked and the rest end it as SUCCEEDED."""
-        return self in {OutcomeStatus.REJECTED, OutcomeStatus.TIMED_OUT, OutcomeStatus.FAILED}
-
-
-class Outcome(Model):
-    """The workflow's result: what happened, why, and what the resource looks like now."""
+class Outcome(WorkflowOutcome):
+    """The Scale workflow's result: what happened, why, and what the resource looks like now."""
 
     workflow: str = "scale"
-    execution: str
-    status: OutcomeStatus
-    reason: str
     kind: str | None = None
     resource_id: str | None = None
     current: int | None = None
     desired: int | None = None
     observed: int | None = None
-    dry_run: bool = False
-    requester: Requester | None = None
     plan: ScalePlan | None = None
     checks: list[GuardCheck] = Field(default_factory=list)
-    error: str | None = None
-    recorded_at: datetime
+
+    def audit_key(self) -> str:
+        return f"{self.kind}#{self.resource_id}" if self.kind else "unknown"
+
+    def target(self) -> str:
+        return f"{self.kind} {self.resource_id}" if self.kind else "request"
+
+    def notification_lines(self) -> list[str]:
+        lines = super().notification_lines()
+        lines.insert(3, f"Capacity: {self.current} -> {self.desired} (observed {self.observed})")
+        return lines
+
+
+__all__ = [
+    "Lease",
+    "Outcome",
+    "OutcomeStatus",
+    "Requester",
+    "RequesterType",
+    "ScalePlan",
+    "ScaleRequest",
+    "ScaleState",
+]
