@@ -174,23 +174,17 @@ def _params(moto_params: list[dict[str, str]], scaling_config: dict[str, int] | 
     return kept
 
 
+def _not_found(cluster_name: str, nodegroup_name: str | None, message: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(
+        clusterName=cluster_name, nodegroupName=nodegroup_name, fargateProfileName=None, addonName=None, message=message
+    )
+
+
 def _find_updates(self: EKSBackend, cluster_name: str, nodegroup_name: str | None) -> list[_Update]:
     if cluster_name not in self.clusters:
-        raise ResourceNotFoundException(
-            clusterName=cluster_name,
-            nodegroupName=nodegroup_name,
-            fargateProfileName=None,
-            addonName=None,
-            message=f"No cluster found for name: {cluster_name}.",
-        )
+        raise _not_found(cluster_name, nodegroup_name, f"No cluster found for name: {cluster_name}.")
     if nodegroup_name is not None and nodegroup_name not in self.clusters[cluster_name].nodegroups:
-        raise ResourceNotFoundException(
-            clusterName=cluster_name,
-            nodegroupName=nodegroup_name,
-            fargateProfileName=None,
-            addonName=None,
-            message=f"No node group found for name: {nodegroup_name}.",
-        )
+        raise _not_found(cluster_name, nodegroup_name, f"No node group found for name: {nodegroup_name}.")
     return [u for u in _UPDATES.get((id(self), cluster_name), []) if u.nodegroup == nodegroup_name]
 
 
@@ -206,13 +200,7 @@ def describe_update(
                     if held is None:
                         _settle(update)
                 return dict(update.record)
-        raise ResourceNotFoundException(
-            clusterName=cluster_name,
-            nodegroupName=nodegroup_name,
-            fargateProfileName=None,
-            addonName=None,
-            message=f"No update found for ID: {update_id}.",
-        )
+        raise _not_found(cluster_name, nodegroup_name, f"No update found for ID: {update_id}.")
 
 
 def list_updates(self: EKSBackend, cluster_name: str, nodegroup_name: str | None = None) -> list[str]:

@@ -273,7 +273,6 @@ def reset() -> None:
 
 
 def targets() -> list[str]:
-    base = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
     return [
         "moto.core.responses.BaseResponse.call_action",
         "moto.core.responses.BaseResponse.serialized",
@@ -286,18 +285,7 @@ def targets() -> list[str]:
         "moto.core.exceptions.ServiceException",
         "moto.core.models.botocore_stubber",
         "moto.stepfunctions.parser.asl.component.common.timeouts.timeout.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS",
-        f"{base}.lambda_eval_utils.boto_client_for",
-        *(
-            f"{base}.service.{name}.boto_client_for"
-            for name in (
-                "state_task_service_aws_sdk",
-                "state_task_service_dynamodb",
-                "state_task_service_events",
-                "state_task_service_sfn",
-                "state_task_service_sns",
-                "state_task_service_sqs",
-            )
-        ),
+        *(f"{module.__name__}.boto_client_for" for module in _INTEGRATION_MODULES),
     ]
 
 
