@@ -69,6 +69,12 @@ def redis_server() -> Iterator[Any]:
     yield from _real_server(RedisServer)
 
 
+def client_attempts(sandbox: Any, function: str) -> int:
+    """How many attempts one call of ``function``'s clients makes before the error reaches its handler
+    (controlplane.aws: CONTROLPLANE_AWS_MAX_ATTEMPTS, the first one included)."""
+    return int(sandbox.function_environment(function)["CONTROLPLANE_AWS_MAX_ATTEMPTS"])
+
+
 def assert_blocked(report: Any, guard: str, mutating: tuple[str, ...]) -> None:
     """A guard refused: the execution succeeded as Blocked, named the guard, and changed nothing."""
     assert report.status == "SUCCEEDED" and report.outcome == "Blocked", (report.outcome, report.reason)

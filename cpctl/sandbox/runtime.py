@@ -657,6 +657,33 @@ class Sandbox:
         resource = str(found.get("Parameters", {}).get("FunctionName") or found.get("Resource", ""))
         return REGISTRY.resolve(resource).logical_id
 
+    def task_of_state(self, state_machine: str, state: str) -> tuple[str, Callable[[Any], bool]]:
+        """The function a Task state invokes, and a test for the events that state sends it: the state's
+        constant parameters (say ``{"task": "apply"}`` when one function serves several states)."""
+        definition = json.loads(
+            self.client("stepfunctions").describe_state_machine(stateMachineArn=self.state_machine_arn(state_machine))[
+                "definition"
+            ]
+        )
+        found = _find_state(definition, state) or {}
+        constants = {
+            key: value
+            for key, value in found.get("Parameters", {}).items()
+            if not key.endswith(".$") and isinstance(value, (str, int, float, bool))
+        }
+
+        def sent_by_the_state(event: Any) -> bool:
+            return isinstance(event, dict) and all(event.get(key) == value for key, value in constants.items())
+
+        return self.function_of_state(state_machine, state), sent_by_the_state
+
+    def interrupt_state(
+        self, state_machine: str, state: str, error_type: str = "Sandbox.Timedout", after: Any = None, times: int = 1
+    ) -> Any:
+        """``state.interrupt`` for the invocations one Task state makes (see ``task_of_state``)."""
+        function, sent_by_the_state = self.task_of_state(state_machine, state)
+        return self.state.interrupt(function, error_type, after=after, times=times, matches=sent_by_the_state)  # type: ignore[arg-type]
+
     def denials(self) -> list[iam_enforcement.Denial]:
         """Requests of functions and state machines that IAM refused since the sandbox started."""
         return iam_enforcement.denials()

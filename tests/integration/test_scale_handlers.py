@@ -41,6 +41,16 @@ def test_plan_reads_and_guards_without_side_effects(env: Any) -> None:
     assert env.lock_items() == []
 
 
+def test_plan_on_a_cluster_outside_its_role_is_denied(env: Any) -> None:
+    """The function's role covers node groups of ClusterName only: IAM answers before EKS would look."""
+    event = copy.deepcopy(load_event("change_scaling/plan.json"))
+    event["input"]["resource"]["cluster"] = "sip-other"
+    ok, error = env.invoke(CHANGE, event)
+    assert not ok
+    assert "AccessDenied" in error["errorMessage"]
+    assert [d.action for d in env.denials()] == ["eks:DescribeNodegroup"]
+
+
 @pytest.mark.parametrize(
     ("mutate", "error_type"),
     [
@@ -55,16 +65,6 @@ def test_plan_reads_and_guards_without_side_effects(env: Any) -> None:
         (lambda e: e.pop("task"), "InvalidRequest"),
     ],
 )
-def test_plan_on_a_cluster_outside_its_role_is_denied(env: Any) -> None:
-    """The function's role covers node groups of ClusterName only: IAM answers before EKS would look."""
-    event = copy.deepcopy(load_event("change_scaling/plan.json"))
-    event["input"]["resource"]["cluster"] = "sip-other"
-    ok, error = env.invoke(CHANGE, event)
-    assert not ok
-    assert "AccessDenied" in error["errorMessage"]
-    assert [d.action for d in env.denials()] == ["eks:DescribeNodegroup"]
-
-
 def test_change_function_rejects_bad_input_with_a_named_error(env: Any, mutate: Any, error_type: str) -> None:
     event = copy.deepcopy(load_event("change_scaling/plan.json"))
     mutate(event)

@@ -22,6 +22,9 @@ def tables() -> Iterator[tuple[DynamoStateStore, DynamoLeaseStore]]:
     from cpctl.sandbox.runtime import Sandbox
 
     with Sandbox(seed_platform=False) as running:
+        # These tests pass the store explicit times, not the clock's: DynamoDB's TTL deleting their items
+        # "at any time" after those times is tested in tests/sandbox/test_dynamodb_ttl.py.
+        running.state.set_ttl("never")
         name, client = running.resources["StateTable"]["Ref"], running.client("dynamodb")
         yield DynamoStateStore(name, client=client), DynamoLeaseStore(name, client=client)
 

@@ -37,12 +37,17 @@ def _now() -> float:
 
 
 def _leave_a_lease_behind(sandbox: Sandbox) -> dict[str, Any]:
-    """A Scale whose lease release dies every time (its process is killed): the lease stays."""
-    release = sandbox.function_of_state(SCALE, "ReleaseLock")
-    sandbox.state.interrupt(release, "Runtime.ExitError", times=50)
+    """A Scale whose lease release fails every time it is tried: the lease stays behind."""
+
+    def lease(params: dict[str, Any]) -> bool:
+        return str(params.get("Key", {}).get("pk", {}).get("S", "")).startswith("LOCK#")
+
+    sandbox.state.inject("dynamodb", "DeleteItem", "InternalServerError", times=50, http_status=500, matches=lease)
     sandbox.run(SCALE, load_event("scale/nodegroup_scale_up.json"))
-    [lease] = sandbox.lock_items()
-    return lease
+    assert sandbox.state.faults_taken("dynamodb", "DeleteItem") > 0
+    sandbox.state.faults.clear()
+    [left] = sandbox.lock_items()
+    return left
 
 
 def _cooldown_mark(sandbox: Sandbox) -> dict[str, Any]:
@@ -66,7 +71,6 @@ def test_lease_never_deleted_and_code_still_takes_it_over(sandbox: Sandbox) -> N
     lease = _leave_a_lease_behind(sandbox)
     sandbox.advance_clock(_expires(lease) - _now() + 3 * 24 * 3600)
     assert sandbox.lock_items() != []  # long expired, still there
-    sandbox.state.interrupts.clear()
     again = sandbox.run(SCALE, {**load_event("scale/nodegroup_scale_up.json"), "desired": 6})
     assert again.outcome == "Succeeded", again.reason  # the expired lease is compared, not trusted to vanish
     assert sandbox.lock_items() == []

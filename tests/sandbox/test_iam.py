@@ -55,30 +55,37 @@ def test_each_function_runs_with_its_own_role(shared: Sandbox) -> None:
     assert len(set(roles.values())) == len(FUNCTIONS)
 
 
-def test_sam_policy_templates_are_expanded_as_sam_does(shared: Sandbox) -> None:
-    """DynamoDBReadPolicy grants reads on the table (GetItem, Query...) and nothing that writes."""
-    readers = [
+def _with_policy_template(name: str) -> list[str]:
+    return [
         f
         for f in FUNCTIONS
-        if any(
-            isinstance(p, dict) and "DynamoDBReadPolicy" in p
-            for p in TEMPLATE["Resources"][f]["Properties"].get("Policies", [])
-        )
+        if any(isinstance(p, dict) and name in p for p in TEMPLATE["Resources"][f]["Properties"].get("Policies", []))
     ]
-    assert readers, "no function uses DynamoDBReadPolicy any more: pick another SAM policy template"
-    table = shared.resources["StateTable"]["Ref"]
-    for function in readers:
-        dynamodb = client_as(shared, function, "dynamodb")
-        dynamodb.get_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}})
-        dynamodb.query(
-            TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "x"}}
-        )
-        if "dynamodb:PutItem" in {a for s in _statements(function) for a in _list(s["Action"])}:
-            continue
+
+
+def test_sam_policy_templates_are_expanded_as_sam_does(shared: Sandbox) -> None:
+    """SNSPublishMessagePolicy allows sns:Publish on its topic only; EventBridgePutEventsPolicy
+    events:PutEvents on its bus only."""
+    publishers = _with_policy_template("SNSPublishMessagePolicy")
+    senders = _with_policy_template("EventBridgePutEventsPolicy")
+    assert publishers and senders, "pick other SAM policy templates: these are no longer used"
+    topic = shared.resources["NotifyTopic"]["Ref"]
+    other = shared.client("sns").create_topic(Name="not-ours")["TopicArn"]
+    for function in publishers:
+        sns = client_as(shared, function, "sns")
+        sns.publish(TopicArn=topic, Message="allowed")
         with pytest.raises(ClientError) as refused:
-            dynamodb.put_item(TableName=table, Item={"pk": {"S": "x"}, "sk": {"S": "y"}})
+            sns.publish(TopicArn=other, Message="not allowed")
+        assert refused.value.response["Error"]["Code"] == "AuthorizationError"
+    shared.client("events").create_event_bus(Name="not-ours")
+    for function in senders:
+        events = client_as(shared, function, "events")
+        events.put_events(Entries=[{"Source": "controlplane", "DetailType": "t", "Detail": "{}"}])
+        with pytest.raises(ClientError) as refused:
+            events.put_events(
+                Entries=[{"Source": "controlplane", "DetailType": "t", "Detail": "{}", "EventBusName": "not-ours"}]
+            )
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-        assert "dynamodb:PutItem" in refused.value.response["Error"]["Message"]
 
 
 def test_managed_policies_sam_adds_are_on_the_role(shared: Sandbox) -> None:
@@ -208,15 +215,3 @@ def test_unknown_operations_are_not_guessed() -> None:
     )
     with pytest.raises(UnmappedOperation):
         authorizations(context)
-
-
-def _statements(function: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", []):
-        if isinstance(policy, dict):
-            found.extend(policy.get("Statement", []))
-    return found
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]

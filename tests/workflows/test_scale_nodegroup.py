@@ -8,7 +8,7 @@ import pytest
 
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
 from cpctl.sandbox.scenarios.scale_nodegroups import nodegroup_request
-from tests.conftest import load_event
+from tests.conftest import client_attempts, load_event
 
 SCALE = "ScaleStateMachine"
 MUTATING = ("UpdateNodegroupConfig",)
@@ -139,8 +139,7 @@ def test_throttled_polls_are_retried(sandbox: Any) -> None:
     """A poll throttled past the client's own retries fails the check task with TransientAwsError;
     the state machine's Retry runs it again (without that Retry the execution fails)."""
     check = sandbox.function_of_state(SCALE, "CheckProgress")
-    # botocore's retries max_attempts counts retries: the first try plus that many.
-    attempts = 1 + int(sandbox.function_environment(check)["CONTROLPLANE_AWS_MAX_ATTEMPTS"])
+    attempts = client_attempts(sandbox, check)
     sandbox.state.hold("eks", "sip-dev/general", polls=2, status="UPDATING")
     fault = sandbox.state.inject("eks", "DescribeNodegroup", "ThrottlingException", times=attempts, function=check)
     report = sandbox.run(SCALE, load_event("scale/nodegroup_scale_up.json"))
@@ -198,7 +197,7 @@ def test_cluster_outside_the_roles_scope_is_refused_by_iam(sandbox: Any) -> None
     assert report.status == "FAILED"
     assert "AccessDeniedException" in (report.cause or "")
     assert report.calls(*MUTATING) == 0
-    assert "AcquireLock" not in report.states_entered
+    assert "AcquireLease" not in report.states_entered
     denied = [d for d in sandbox.denials() if d.action == "eks:DescribeNodegroup"]
     assert denied and ":nodegroup/sip-other/general/" in denied[0].resource
 

@@ -137,7 +137,7 @@ def after_call(service: str, operation: str) -> None:
     dead = getattr(_current, "dead", None)
     if dead is not None:
         raise InvocationInterrupted(dead)
-    interrupt = SANDBOX_STATE.take_interrupt(function, (service, operation))
+    interrupt = SANDBOX_STATE.take_interrupt(function, (service, operation), getattr(_current, "event", None))
     if interrupt is not None:
         _current.dead = interrupt
         raise InvocationInterrupted(interrupt)
@@ -223,13 +223,14 @@ def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
     ):
         _current.execution = _execution_of(event)
         _current.function = function.logical_id
+        _current.event = event
         _current.dead = None
         context = FakeLambdaContext(function)
         _current.invocation = context.aws_request_id
         skipped_before = clock.skipped_seconds()
         started = time.monotonic()
         try:
-            interrupt = SANDBOX_STATE.take_interrupt(function.logical_id, None)
+            interrupt = SANDBOX_STATE.take_interrupt(function.logical_id, None, event)
             if interrupt is not None:
                 raise InvocationInterrupted(interrupt)
             handler = _load(function)
@@ -250,6 +251,7 @@ def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
             execution = _current.execution
             _current.execution = None
             _current.function = None
+            _current.event = None
             _current.invocation = None
             _current.dead = None
         ran = time.monotonic() - started + (clock.skipped_seconds() - skipped_before)

@@ -54,6 +54,7 @@ class Interrupt:
     error_type: str
     after: tuple[str, str] | None
     times: int
+    matches: Callable[[Any], bool] | None = None
     taken: int = 0
 
 
@@ -200,20 +201,24 @@ class SandboxState:
         error_type: Literal["Sandbox.Timedout", "Runtime.ExitError"] = "Sandbox.Timedout",
         after: tuple[str, str] | None = None,
         times: int = 1,
+        matches: Callable[[Any], bool] | None = None,
     ) -> Interrupt:
         """The next ``times`` invocations of ``function`` (logical id) time out or crash, before their handler
-        runs or right after the given AWS call (e.g. ``("eks", "UpdateNodegroupConfig")``) succeeded."""
+        runs or right after the given AWS call (e.g. ``("eks", "UpdateNodegroupConfig")``) succeeded.
+        ``matches`` narrows it to invocations whose event it accepts (``Sandbox.interrupt_state``)."""
         if times < 1:
             raise ValueError(f"an interrupt that is never taken tests nothing: times={times}")
-        found = Interrupt(function=function, error_type=error_type, after=after, times=times)
+        found = Interrupt(function=function, error_type=error_type, after=after, times=times, matches=matches)
         with self._lock:
             self.interrupts.append(found)
         return found
 
-    def take_interrupt(self, function: str, after: tuple[str, str] | None) -> Interrupt | None:
+    def take_interrupt(self, function: str, after: tuple[str, str] | None, event: Any = None) -> Interrupt | None:
         with self._lock:
             for candidate in self.interrupts:
-                if candidate.function == function and candidate.after == after and candidate.times > 0:
+                if candidate.function != function or candidate.after != after or candidate.times <= 0:
+                    continue
+                if candidate.matches is None or candidate.matches(event):
                     candidate.times -= 1
                     candidate.taken += 1
                     return candidate
