@@ -467,3 +467,27 @@ def _secretsmanager(context: RequestContext) -> list[Authorization]:
 @rule("sts", "AssumeRole")
 def _sts_assume_role(context: RequestContext) -> list[Authorization]:
     return [(action(context), str(context.param("RoleArn")))]
+
+
+# --- Route 53 (global: no region or account in its ARNs) -------------------------------------------
+
+
+def _hosted_zone(context: RequestContext) -> str:
+    zone = str(context.param("HostedZoneId") or context.param("Id") or "")
+    return f"arn:aws:route53:::hostedzone/{zone.rsplit('/', 1)[-1]}"
+
+
+@rule("route53", "ChangeResourceRecordSets", "ListResourceRecordSets", "GetHostedZone")
+def _route53_zone(context: RequestContext) -> list[Authorization]:
+    return [(action(context), _hosted_zone(context))]
+
+
+@rule("route53", "GetChange")
+def _route53_change(context: RequestContext) -> list[Authorization]:
+    change = str(context.param("Id") or "").rsplit("/", 1)[-1]
+    return [(action(context), f"arn:aws:route53:::change/{change}")]
+
+
+@rule("route53", "ListHostedZones", "ListHostedZonesByName")
+def _route53_any(context: RequestContext) -> list[Authorization]:
+    return [(action(context), "*")]

@@ -152,7 +152,7 @@ def _param_reader(response: Any, prefix: str) -> Any:
 
 # Services whose access-denied error code is AccessDenied (query heritage) or their own.
 _DENIED_CODES = {"sns": "AuthorizationError", "rds": "AccessDenied", "elasticache": "AccessDenied"}
-_DENIED_CODES |= {"cloudwatch": "AccessDenied", "sts": "AccessDenied", "iam": "AccessDenied"}
+_DENIED_CODES |= {"cloudwatch": "AccessDenied", "sts": "AccessDenied", "iam": "AccessDenied", "route53": "AccessDenied"}
 
 
 class AccessDenied(ServiceException):
