@@ -65,20 +65,34 @@ def key_part(text: str, limit: int = KEY_PART_BYTES) -> str:
     return f"{prefix}~{digest}"
 
 
+# Throttling, capacity and service faults of any AWS API (DynamoDB, CloudWatch, Step Functions).
 _RETRYABLE_CODES = frozenset(
     {
-        "ProvisionedThroughputExceededException",
+        "Throttling",
         "ThrottlingException",
+        "ThrottledException",
         "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
         "TransactionConflictException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerErrorException",
+        "ServerException",
     }
 )
-_CONNECTION_ERRORS = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"})
+_CONNECTION_ERRORS = frozenset(
+    {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
+)
 
 
 def retryable(exc: BaseException) -> bool:
+    """True for throttling, service faults and lost connections: worth retrying later, as is."""
     code = aws.error_code(exc)
     if code is not None:
         return code in _RETRYABLE_CODES
