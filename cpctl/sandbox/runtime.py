@@ -171,6 +171,7 @@ class Sandbox:
         globals_function = template.get("Globals", {}).get("Function", {})
         creators: dict[str, Callable[[str, dict[str, Any], Resolver], dict[str, str]]] = {
             "AWS::KMS::Key": self._create_key,
+            "AWS::SQS::Queue": lambda lid, props, r: remediation_support.create_queue(self, props, r),
             "AWS::Logs::LogGroup": self._create_log_group,
             "AWS::DynamoDB::Table": self._create_table,
             "AWS::SNS::Topic": self._create_topic,
