@@ -3,7 +3,7 @@ again (and the reset never mistaken for a recovery), a retried task that changes
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -49,10 +49,16 @@ class Resets:
         return self.answer
 
 
-def run(event: dict[str, Any], store: InMemoryRemediationStore, audit: InMemoryStateStore, resets: Resets) -> Any:
+def run(
+    event: dict[str, Any],
+    store: InMemoryRemediationStore,
+    audit: InMemoryStateStore,
+    resets: Resets,
+    now: datetime = NOW,
+) -> Any:
     request = finish.FinishInput.model_validate(event)
     return finish.finish_step(
-        request.remediation, request.execution, store, audit, SETTINGS, NOW, publish=False, reset=resets
+        request.remediation, request.execution, store, audit, SETTINGS, now, publish=False, reset=resets
     )
 
 
@@ -145,7 +151,7 @@ def test_the_audit_item_of_a_retried_task_has_the_same_key() -> None:
     event["remediation"]["admitted_at"] = "2026-11-26T14:52:01+00:00"
     store, audit = claimed(event), InMemoryStateStore()
     run(event, store, audit, Resets())
-    run(event, store, audit, Resets())
-    keys = {(item["resource"], item["at"], item["execution"]) for item in audit.audit}
+    run(event, store, audit, Resets(), now=NOW + timedelta(seconds=30))  # the state machine's retry
+    keys = {(item["resource"], item["at"], item["execution"]) for item in audit.audit.values()}
     admitted = datetime(2026, 11, 26, 14, 52, 1, tzinfo=UTC)
     assert keys == {("remediation#sip-dev-eks-cpu-high", admitted, event["execution"])}

@@ -85,7 +85,7 @@ def test_what_waits_is_reported_not_recorded() -> None:
     assert "scale-in waits 1800s of quiet" in report.waiting["sip-dev-eks-cpu-low"]
     assert report.waiting["sip-dev-not-in-the-policy-high"] == "no remediation rule"
     assert "just now" in report.waiting["sip-dev-rds-primary-cpu-high"]
-    assert audit.audit == []  # nothing happened that needs an audit item
+    assert audit.audit == {}  # nothing happened that needs an audit item
 
 
 def test_after_the_cooldown_the_alarm_is_admitted_again() -> None:

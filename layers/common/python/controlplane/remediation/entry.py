@@ -42,7 +42,6 @@ from controlplane.remediation.store import (
     RemediationStore,
     key_part,
 )
-from controlplane.remediation.store import retryable as store_retryable
 from controlplane.store import DynamoStateStore, StateStore
 
 # A claim outlives the longest Remediation run (the Scale workflow's 3 h timeout plus margin).
@@ -258,7 +257,7 @@ def _unusable(item: Unusable) -> Decision:
 
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying the whole event later (throttling, a service hiccup), as opposed to a bug or a refusal."""
-    return isinstance(exc, TransientAwsError) or store_retryable(exc)
+    return isinstance(exc, TransientAwsError) or aws.is_retryable(exc)
 
 
 def decide_each(items: list[Signal | Unusable], ctx: EntryContext) -> list[Decision]:

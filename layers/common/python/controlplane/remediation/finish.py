@@ -33,7 +33,7 @@ from controlplane.models.scale import StepError
 from controlplane.observability import logger
 from controlplane.remediation.entry import count_metric
 from controlplane.remediation.events import NAME_MAX, RESET_REASON_PREFIX
-from controlplane.remediation.store import DynamoRemediationStore, RemediationStore, key_part, retryable
+from controlplane.remediation.store import DynamoRemediationStore, RemediationStore, key_part
 from controlplane.store import DynamoStateStore, StateStore
 
 RemediationStatus = Literal["Remediated", "Notified", "Escalated"]
@@ -191,7 +191,7 @@ def _reset(state: RemediationState, outcome: RemediationOutcome, reset: AlarmRes
     try:
         return reset(state.rule, reason)
     except Exception as exc:
-        if retryable(exc):
+        if aws.is_retryable(exc):
             raise TransientAwsError(f"reset alarm {state.rule}: CloudWatch answered {aws.error_code(exc)}") from None
         # The sweep of alarms still in ALARM picks it up: worth a log line, not a failed remediation.
         logger.warning("could not reset the alarm", extra={"alarm": state.rule, "error": str(exc)})

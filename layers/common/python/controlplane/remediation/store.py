@@ -20,7 +20,8 @@ Rules that hold in AWS, not only here:
   expired item that DynamoDB has not deleted yet (it may take days) counts as gone, and one it deletes
   right after expiry changes nothing. ``expires_at`` only tidies the table.
 - Throttling, internal errors and transaction conflicts that outlive botocore's retries become
-  ``TransientAwsError`` (the callers' retries act on it); a refused condition is ``NotAdmitted``.
+  ``TransientAwsError`` (``DynamoTable.call``; the callers' retries act on it); a refused admission
+  is ``NotAdmitted``.
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ import hashlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from controlplane import aws
-from controlplane.models.errors import ControlPlaneError, TransientAwsError
-from controlplane.store import DynamoTable, delete_if_owner
+from controlplane.models.errors import TransientAwsError
+from controlplane.store import ConditionFailed, DynamoTable, delete_if_owner
 
 EVENT_KEEP_SECONDS = 86_400
 STATS_KEEP_SECONDS = 35 * 86_400
@@ -63,54 +62,6 @@ def key_part(text: str, limit: int = KEY_PART_BYTES) -> str:
     digest = hashlib.sha256(raw).hexdigest()[:24]
     prefix = raw[: limit - len(digest) - 1].decode(errors="ignore")
     return f"{prefix}~{digest}"
-
-
-# Throttling, capacity and service faults of any AWS API (DynamoDB, CloudWatch, Step Functions).
-_RETRYABLE_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "ProvisionedThroughputExceededException",
-        "TransactionConflictException",
-        "SlowDown",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "InternalServerError",
-        "InternalServerErrorException",
-        "ServerException",
-    }
-)
-_CONNECTION_ERRORS = frozenset(
-    {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
-)
-
-
-def retryable(exc: BaseException) -> bool:
-    """True for throttling, service faults and lost connections: worth retrying later, as is."""
-    code = aws.error_code(exc)
-    if code is not None:
-        return code in _RETRYABLE_CODES
-    return any(cls.__name__ in _CONNECTION_ERRORS for cls in type(exc).__mro__)
-
-
-@contextmanager
-def dynamodb_call(action: str) -> Iterator[None]:
-    """Turn DynamoDB's "try again later" answers into ``TransientAwsError``; others pass unchanged."""
-    try:
-        yield
-    except ControlPlaneError:
-        raise
-    except Exception as exc:
-        if retryable(exc):
-            code = aws.error_code(exc) or type(exc).__name__
-            raise TransientAwsError(f"{action}: DynamoDB answered {code}") from None
-        raise
 
 
 @dataclass(frozen=True)
@@ -303,8 +254,7 @@ class DynamoRemediationStore(DynamoTable, RemediationStore):
     def admit(self, admission: Admission) -> None:
         for attempt in range(_CONFLICT_RETRIES + 1):
             try:
-                with dynamodb_call(f"admit {admission.event_id}"):
-                    self.client.transact_write_items(TransactItems=self._items(admission))
+                self.call("transact_write_items", TransactItems=self._items(admission))
                 return
             except Exception as exc:
                 if aws.error_code(exc) != "TransactionCanceledException":
@@ -326,10 +276,9 @@ class DynamoRemediationStore(DynamoTable, RemediationStore):
                 time.sleep(0.05 * (attempt + 1))
 
     def _get(self, pk: str, sk: str) -> dict[str, Any]:
-        with dynamodb_call(f"read {pk}"):
-            item = self.client.get_item(
-                TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
-            ).get("Item")
+        item = self.call(
+            "get_item", TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
         return dict(item or {})
 
     def refusals(self, admission: Admission) -> list[str]:
@@ -352,34 +301,33 @@ class DynamoRemediationStore(DynamoTable, RemediationStore):
         return str(item["owner"]["S"])
 
     def release(self, resource_key: str, owner: str) -> bool:
-        with dynamodb_call(f"release {resource_key}"):
-            return delete_if_owner(self.client, self.table_name, _inflight_pk(resource_key), "INFLIGHT", owner)
+        return delete_if_owner(self.client, self.table_name, _inflight_pk(resource_key), "INFLIGHT", owner)
 
     def undo(self, admission: Admission) -> None:
         a = admission
         self.release(a.resource_key, a.owner)
-        with dynamodb_call(f"undo {a.event_id}"):
-            self.client.delete_item(TableName=self.table_name, Key={"pk": {"S": _event_pk(a)}, "sk": {"S": "SEEN"}})
-            delete_if_owner(self.client, self.table_name, _cooldown_pk(a.rule), "COOLDOWN", a.owner)
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": _cap_pk(a.rule, a.cap_window)}, "sk": {"S": "CAP"}},
-                UpdateExpression="ADD admitted :minus",
-                ExpressionAttributeValues={":minus": {"N": "-1"}},
-            )
+        self.call("delete_item", TableName=self.table_name, Key={"pk": {"S": _event_pk(a)}, "sk": {"S": "SEEN"}})
+        delete_if_owner(self.client, self.table_name, _cooldown_pk(a.rule), "COOLDOWN", a.owner)
+        self.call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": _cap_pk(a.rule, a.cap_window)}, "sk": {"S": "CAP"}},
+            UpdateExpression="ADD admitted :minus",
+            ExpressionAttributeValues={":minus": {"N": "-1"}},
+        )
 
     def count(self, rule: str, outcome: str, window: str) -> None:
-        with dynamodb_call(f"count {outcome} of {rule}"):
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"REMEDIATION#STATS#{key_part(rule)}"}, "sk": {"S": key_part(window, 40)}},
-                UpdateExpression="ADD #outcome :one SET expires_at = if_not_exists(expires_at, :expires)",
-                ExpressionAttributeNames={"#outcome": outcome},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":expires": {"N": str(int(time.time()) + STATS_KEEP_SECONDS)},
-                },
-            )
+        self.call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": f"REMEDIATION#STATS#{key_part(rule)}"}, "sk": {"S": key_part(window, 40)}},
+            UpdateExpression="ADD #outcome :one SET expires_at = if_not_exists(expires_at, :expires)",
+            ExpressionAttributeNames={"#outcome": outcome},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":expires": {"N": str(int(time.time()) + STATS_KEEP_SECONDS)},
+            },
+        )
 
     def stats(self, rule: str, window: str) -> dict[str, int]:
         item = self._get(f"REMEDIATION#STATS#{key_part(rule)}", key_part(window, 40))
@@ -387,24 +335,22 @@ class DynamoRemediationStore(DynamoTable, RemediationStore):
 
     def remember_size(self, key: str, size: int, now: datetime) -> bool:
         try:
-            with dynamodb_call(f"remember the size of {key}"):
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item={
-                        "pk": {"S": _parked_pk(key)},
-                        "sk": {"S": "SIZE"},
-                        "size": {"N": str(size)},
-                        "parked": {"BOOL": True},
-                        "parked_at": {"S": now.isoformat()},
-                    },
-                    # Parking twice (a retried schedule, or a restore that did not happen) keeps the first size.
-                    ConditionExpression="attribute_not_exists(pk) OR parked = :false",
-                    ExpressionAttributeValues={":false": {"BOOL": False}},
-                )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
+            self.call(
+                "put_item",
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": _parked_pk(key)},
+                    "sk": {"S": "SIZE"},
+                    "size": {"N": str(size)},
+                    "parked": {"BOOL": True},
+                    "parked_at": {"S": now.isoformat()},
+                },
+                # Parking twice (a retried schedule, or a restore that did not happen) keeps the first size.
+                ConditionExpression="attribute_not_exists(pk) OR parked = :false",
+                ExpressionAttributeValues={":false": {"BOOL": False}},
+            )
+        except ConditionFailed:
+            return False
         return True
 
     def parking(self, key: str) -> Parking | None:
@@ -418,14 +364,14 @@ class DynamoRemediationStore(DynamoTable, RemediationStore):
         )
 
     def restore_started(self, key: str, execution: str, now: datetime) -> None:
-        with dynamodb_call(f"record the restore of {key}"):
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": _parked_pk(key)}, "sk": {"S": "SIZE"}},
-                UpdateExpression="SET restore_execution = :execution, restore_started_at = :now",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":execution": {"S": execution}, ":now": {"S": now.isoformat()}},
-            )
+        self.call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": _parked_pk(key)}, "sk": {"S": "SIZE"}},
+            UpdateExpression="SET restore_execution = :execution, restore_started_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":execution": {"S": execution}, ":now": {"S": now.isoformat()}},
+        )
 
     def mark_restored(self, key: str, now: datetime, execution: str | None = None) -> bool:
         condition = "attribute_exists(pk)"
@@ -434,18 +380,16 @@ class DynamoRemediationStore(DynamoTable, RemediationStore):
             condition += " AND restore_execution = :execution"
             values[":execution"] = {"S": execution}
         try:
-            with dynamodb_call(f"forget the parked size of {key}"):
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key={"pk": {"S": _parked_pk(key)}, "sk": {"S": "SIZE"}},
-                    UpdateExpression="SET parked = :false, restored_at = :now",
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues=values,
-                )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
+            self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": {"S": _parked_pk(key)}, "sk": {"S": "SIZE"}},
+                UpdateExpression="SET parked = :false, restored_at = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ConditionFailed:
+            return False
         return True
 
 
