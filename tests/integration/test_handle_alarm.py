@@ -73,6 +73,7 @@ def test_foreign_and_malformed_events_are_recorded_without_any_change(
 
 
 def test_an_alarm_starts_one_remediation_and_a_redelivery_is_suppressed(sandbox: Any) -> None:
+    sandbox.advance_clock(3600)  # whatever another test admitted, its cooldown is over
     event = load_event("alarm/eks-cpu-high-alarm.json")
     first = invoke(sandbox, event)["decisions"][0]
     again = invoke(sandbox, event)["decisions"][0]
@@ -85,6 +86,7 @@ def test_an_alarm_starts_one_remediation_and_a_redelivery_is_suppressed(sandbox:
 
 
 def test_alertmanager_notification_is_handled_by_the_same_policy(sandbox: Any) -> None:
+    sandbox.advance_clock(3600)
     [decision] = invoke(sandbox, load_event("alarm/alertmanager-high-error-rate.json"))["decisions"]
     assert decision["status"] == "Admitted" and decision["rule"] == "HighErrorRate"
     arn = next(e["executionArn"] for e in executions(sandbox) if e["name"] == decision["execution"])
