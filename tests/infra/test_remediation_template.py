@@ -229,3 +229,25 @@ def test_the_sweep_runs_every_few_minutes_with_a_deterministic_input() -> None:
     assert resolver().resolve(schedule["ScheduleExpression"]) == "rate(5 minutes)"
     assert "<aws.scheduler.scheduled-time>" in schedule["Target"]["Input"]
     assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+
+
+def test_the_entry_points_read_what_grow_storage_reads() -> None:
+    """A grow_storage action asks for a size relative to the current one, read by the kind's adapter:
+    the entry point and the sweep need exactly that adapter's read actions."""
+    from controlplane.remediation.policy import ActionType, load_remediation_policy
+    from controlplane.resources import adapter_class
+
+    kinds = {
+        rule.action.resource.kind
+        for environment in ("dev", "staging", "prod")
+        for rule in load_remediation_policy(environment).alarms.values()
+        if rule.action.type == ActionType.GROW_STORAGE and rule.action.resource
+    }
+    reads = {action for kind in kinds for action in adapter_class(kind).iam_actions["read"]}
+    for function in ("HandleAlarmFunction", "SweepAlarmsFunction"):
+        granted = {
+            action
+            for action, _ in CALLS[function]
+            if action.split(":")[0] not in {"dynamodb", "states", "sqs", "kms", "cloudwatch"}
+        }
+        assert granted == reads
