@@ -44,7 +44,12 @@ def test_storage_alarm_grows_storage(sandbox: Any) -> None:
 
 
 def test_low_cpu_steps_down_once_after_the_cooldown(sandbox: Any) -> None:
-    run(remediation.alarm_storm, sandbox)  # the change the scale-in quiet time counts from
+    # The change the scale-in quiet time counts from: one scale-up of the general group.
+    mark = len(events_patch.deliveries)
+    sandbox.deliver_events([sandbox.alarm_event("sip-dev-eks-cpu-high", "ALARM", event_id="before-the-calm")])
+    [scale_up] = remediation.decisions_since(mark)
+    assert scale_up["status"] == "Admitted"
+    remediation.wait_remediations(sandbox, [scale_up])
     run(remediation.step_down_after_cooldown, sandbox)
 
 
