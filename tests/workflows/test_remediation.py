@@ -1,5 +1,8 @@
 """Remediation and scheduled scaling end to end in the sandbox: EventBridge rule -> entry point ->
-Remediation workflow -> Scale workflow, SNS -> entry point, Scheduler -> park/restore."""
+Remediation workflow -> Scale workflow, SNS -> entry point, Scheduler -> park/restore.
+
+Each test has its own sandbox (conftest's ``sandbox``) and sets up what it needs: none depends on
+another having run first."""
 
 from __future__ import annotations
 
@@ -13,9 +16,6 @@ from cpctl.sandbox.moto_patches import events as events_patch
 from cpctl.sandbox.scenarios import remediation
 
 pytestmark = pytest.mark.sandbox
-
-
-# Each test has its own sandbox (tests/conftest.py) and sets up what it needs: they run in random order.
 
 
 def run(scenario: Any, sandbox: Any) -> Any:
@@ -44,7 +44,12 @@ def test_storage_alarm_grows_storage(sandbox: Any) -> None:
 
 
 def test_low_cpu_steps_down_once_after_the_cooldown(sandbox: Any) -> None:
-    run(remediation.alarm_storm, sandbox)  # the scale-up whose quiet time the scale-in must wait out
+    # The change the scale-in quiet time counts from: one scale-up of the general group.
+    mark = len(events_patch.deliveries)
+    sandbox.deliver_events([sandbox.alarm_event("sip-dev-eks-cpu-high", "ALARM", event_id="before-the-calm")])
+    [scale_up] = remediation.decisions_since(mark)
+    assert scale_up["status"] == "Admitted"
+    remediation.wait_remediations(sandbox, [scale_up])
     run(remediation.step_down_after_cooldown, sandbox)
 
 

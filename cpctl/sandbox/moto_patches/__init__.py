@@ -15,6 +15,7 @@ import moto
 
 from cpctl.sandbox.moto_patches import (
     clock,
+    dynamodb_atomic,
     dynamodb_ttl,
     eks,
     events,
@@ -33,6 +34,7 @@ def _modules() -> list[ModuleType]:
         clock,
         lambda_bridge,
         faults,
+        dynamodb_atomic,
         eks,
         rds,
         events,

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 from typing import Any
 
 from moto.dynamodb.responses import DynamoHandler
 
+from cpctl.sandbox.moto_patches import dynamodb_atomic
 from cpctl.sandbox.moto_patches.state import SANDBOX_STATE
 
 _APPLIED: dict[str, Any] = {}
-_LOCK = threading.RLock()
+# The DynamoDB backend's own lock (dynamodb_atomic): a deletion never lands inside a transaction.
+_LOCK = dynamodb_atomic._LOCK
 FIVE_YEARS_SECONDS = 5 * 365 * 24 * 3600
 IMMEDIATE_SHARE = 0.25
 deleted: list[dict[str, str]] = []
