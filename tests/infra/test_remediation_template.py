@@ -21,7 +21,12 @@ DLQ_ARN = ARN.format(service="sqs", rest="sip-controlplane-dev-remediation-dlq")
 
 
 def resolver() -> Resolver:
-    r = Resolver(TEMPLATE, {"Environment": "dev", "ClusterName": "sip-dev"}, region="us-east-1")
+    r = Resolver(
+        TEMPLATE,
+        {"Environment": "dev", "ClusterName": "sip-dev"},
+        region="us-east-1",
+        ssm_lookup=lambda name: f"ssm-value-of-{name}",  # SSM-typed parameters (reader endpoint)
+    )
     # Attributes of what the sandbox would have created, so grants can be compared as ARNs.
     r.attributes.update(
         {
@@ -170,6 +175,9 @@ def _grants(statement: dict[str, Any], action: str, logical_id: str) -> bool:
 
 REMEDIATION = "states:us-east-1:123456789012:{kind}:sip-controlplane-remediation-dev"
 ALARMS = ARN.format(service="cloudwatch", rest="alarm:sip-dev-*")
+# DescribeAlarms by AlarmNamePrefix is authorized against alarm:* (AWS refuses a narrower grant "on resource
+# arn:aws:cloudwatch:<region>:<account>:alarm:*"; the sandbox enforces it, docs/sandbox.md).
+ALL_ALARMS = ARN.format(service="cloudwatch", rest="alarm:*")
 TABLE = ARN.format(service="dynamodb", rest="table/sip-controlplane-state-dev")
 DLQ = {
     ("sqs:SendMessage", DLQ_ARN),
@@ -181,13 +189,14 @@ ENTRY = {
     *{(f"dynamodb:{a}", TABLE) for a in ("PutItem", "UpdateItem", "DeleteItem", "GetItem")},
     ("states:StartExecution", "arn:aws:" + REMEDIATION.format(kind="stateMachine")),
     ("states:DescribeExecution", "arn:aws:" + REMEDIATION.format(kind="execution") + ":*"),
-    ("rds:DescribeDBInstances", ARN.format(service="rds", rest="db:sip-dev-postgres")),
+    # Reading the primary lists its replicas too: a filtered DescribeDBInstances, authorized against db:*.
+    ("rds:DescribeDBInstances", ARN.format(service="rds", rest="db:*")),
     *DLQ,
 }
 # (action, resource) pairs each function's code calls, and nothing more.
 CALLS: dict[str, set[tuple[str, str]]] = {
     "HandleAlarmFunction": ENTRY,
-    "SweepAlarmsFunction": {*ENTRY, ("cloudwatch:DescribeAlarms", ALARMS)},
+    "SweepAlarmsFunction": {*ENTRY, ("cloudwatch:DescribeAlarms", ALL_ALARMS)},
     "FinishRemediationFunction": {
         *{(f"dynamodb:{a}", TABLE) for a in ("DeleteItem", "PutItem", "GetItem")},
         ("cloudwatch:DescribeAlarms", ALARMS),
@@ -243,7 +252,7 @@ def test_the_entry_points_read_what_grow_storage_reads() -> None:
         for rule in load_remediation_policy(environment).alarms.values()
         if rule.action.type == ActionType.GROW_STORAGE and rule.action.resource
     }
-    reads = {action for kind in kinds for action in adapter_class(kind).iam_actions["read"]}
+    reads = {action for kind in kinds for action, _ in adapter_class(kind).iam["read"]}
     for function in ("HandleAlarmFunction", "SweepAlarmsFunction"):
         granted = {
             action
