@@ -203,7 +203,7 @@ class TestExactlyAtEachThreshold:
         assert not guards.check_bounds(plan(3, 0, low=1, high=10), LIMITS).passed
 
     def test_policy_bounds_include_their_ends(self) -> None:
-        limits = ScalingPolicy(max_step=3, cooldown_seconds=0, verify_max_polls=5, min_capacity=2, max_capacity=6)
+        limits = LIMITS.model_copy(update={"cooldown_seconds": 0, "min_capacity": 2, "max_capacity": 6})
         assert guards.check_bounds(plan(5, 6), limits).passed
         assert not guards.check_bounds(plan(5, 7), limits).passed
         assert guards.check_bounds(plan(3, 2), limits).passed

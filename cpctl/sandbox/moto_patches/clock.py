@@ -22,6 +22,7 @@ waited_seconds: dict[str, float] = {
     "retry_intervals": 0.0,
     "client_backoff": 0.0,
     "lambda_timeouts": 0.0,
+    "call_latency": 0.0,
 }
 
 
@@ -35,9 +36,10 @@ _count = count
 
 
 def skipped_seconds() -> float:
-    """Seconds of botocore back-off the sandbox skipped so far: they count against a Lambda's Timeout."""
+    """Seconds of botocore back-off and of slow calls the sandbox skipped so far: they count against a
+    Lambda's Timeout."""
     with _LOCK:
-        return waited_seconds["client_backoff"]
+        return waited_seconds["client_backoff"] + waited_seconds["call_latency"]
 
 
 def _instant_wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:

@@ -5,6 +5,7 @@ goes through), so a fault is an HTTP error response that botocore parses and
 retries like a real one: adaptive retries are exercised first, and when they
 give up the error reaches the handler and then the state machine's Retry.
 
+- Slow calls: ``SANDBOX_STATE.slow(service, operation, seconds)`` (sandbox time, nobody waits).
 - Faults: ``SANDBOX_STATE.inject(service, operation, code, times, matches=...)``
   (``service`` as botocore names it in events: ``eks``, ``rds``, ``dynamodb``, ``sfn``...).
 - Quotas (``SANDBOX_STATE.quotas``, AWS's defaults): RDS ``InstanceQuotaExceeded``
@@ -23,7 +24,7 @@ from urllib.parse import parse_qsl, urlparse
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
-from cpctl.sandbox.moto_patches import lambda_bridge
+from cpctl.sandbox.moto_patches import clock, lambda_bridge
 from cpctl.sandbox.moto_patches.lambda_bridge import current_execution
 from cpctl.sandbox.moto_patches.state import SANDBOX_STATE, Fault
 
@@ -117,8 +118,10 @@ def _stubbed_call(self: BotocoreStubber, event_name: str, request: AWSPreparedRe
     fault = SANDBOX_STATE.take_fault(
         service, operation, request_params(request), lambda_bridge.current_function()
     ) or _quota_fault(service, operation, request)
-    if fault is not None:
+    if fault is not None and fault.code:
         return _error_response(request, fault)
+    if fault is not None:  # a slow call: its time counts against the calling Lambda's Timeout
+        clock.count("call_latency", fault.latency_seconds)
     response = _APPLIED["call"](self, event_name, request, **kwargs)
     if response is not None and int(getattr(response, "status_code", 500)) < 300:
         lambda_bridge.after_call(service, operation)

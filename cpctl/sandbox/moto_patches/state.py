@@ -39,6 +39,8 @@ class Fault:
     http_status: int = 400
     matches: Callable[[dict[str, Any]], bool] | None = None
     function: str | None = None
+    # A slow call instead of an error (code ""): it goes through after this many seconds of sandbox time.
+    latency_seconds: float = 0.0
     taken: int = 0
 
 
@@ -163,6 +165,12 @@ class SandboxState:
             fault.times -= 1
             fault.taken += 1
             return fault
+
+    def slow(self, service: str, operation: str, seconds: float, times: int = 1, function: str | None = None) -> Fault:
+        """The next ``times`` calls take ``seconds`` (of sandbox time: nobody waits), then go through."""
+        fault = self.inject(service, operation, "", times=times, function=function)
+        fault.latency_seconds = seconds
+        return fault
 
     def faults_taken(self, service: str, operation: str) -> int:
         """How many calls the fault on ``service``/``operation`` answered (0 when none was injected)."""
