@@ -25,7 +25,7 @@ def resolver() -> Resolver:
         TEMPLATE,
         {"Environment": "dev", "ClusterName": "sip-dev"},
         region="us-east-1",
-        ssm_lookup=lambda name: f"ssm-value-of-{name}",  # SSM-typed parameters (reader endpoint)
+        ssm_lookup=lambda name: f"resolved:{name}",
     )
     # Attributes of what the sandbox would have created, so grants can be compared as ARNs.
     r.attributes.update(
@@ -189,7 +189,7 @@ ENTRY = {
     *{(f"dynamodb:{a}", TABLE) for a in ("PutItem", "UpdateItem", "DeleteItem", "GetItem")},
     ("states:StartExecution", "arn:aws:" + REMEDIATION.format(kind="stateMachine")),
     ("states:DescribeExecution", "arn:aws:" + REMEDIATION.format(kind="execution") + ":*"),
-    # Reading the primary lists its replicas too: a filtered DescribeDBInstances, authorized against db:*.
+    # The rds_storage adapter's read: the primary, and its replicas with a filtered call (db:*).
     ("rds:DescribeDBInstances", ARN.format(service="rds", rest="db:*")),
     *DLQ,
 }
