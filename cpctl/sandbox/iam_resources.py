@@ -491,3 +491,37 @@ def _route53_change(context: RequestContext) -> list[Authorization]:
 @rule("route53", "ListHostedZones", "ListHostedZonesByName")
 def _route53_any(context: RequestContext) -> list[Authorization]:
     return [(action(context), "*")]
+
+
+@rule("cloudwatch", "PutMetricAlarm")
+def _cloudwatch_put_alarm(context: RequestContext) -> list[Authorization]:
+    alarm = context.arn("cloudwatch", f"alarm:{context.param('AlarmName')}")
+    tagged = [(action(context, "TagResource"), alarm)] if context.param("Tags") else []
+    return [(action(context), alarm), *tagged]
+
+
+@rule("cloudwatch", "DeleteAlarms")
+def _cloudwatch_delete_alarms(context: RequestContext) -> list[Authorization]:
+    return [(action(context), context.arn("cloudwatch", f"alarm:{n}")) for n in context.param("AlarmNames", [])]
+
+
+# --- SSM Parameter Store -----------------------------------------------------------------------------
+
+
+def _parameter(context: RequestContext, name: str) -> str:
+    return name if name.startswith("arn:") else context.arn("ssm", f"parameter/{name.lstrip('/')}")
+
+
+@rule("ssm", "GetParameter", "PutParameter", "DeleteParameter", "GetParameterHistory", "LabelParameterVersion")
+def _ssm_parameter(context: RequestContext) -> list[Authorization]:
+    return [(action(context), _parameter(context, str(context.param("Name"))))]
+
+
+@rule("ssm", "GetParameters", "DeleteParameters")
+def _ssm_parameters(context: RequestContext) -> list[Authorization]:
+    return [(action(context), _parameter(context, str(name))) for name in context.param("Names", [])]
+
+
+@rule("ssm", "GetParametersByPath")
+def _ssm_parameters_by_path(context: RequestContext) -> list[Authorization]:
+    return [(action(context), _parameter(context, str(context.param("Path")).rstrip("/")))]
