@@ -61,8 +61,9 @@ class BridgedFunction:
     timeout: int
     memory: int
     role_arn: str = ""
-    # The function's own controlplane.aws clients (signed with its role): its process, in Lambda.
+    # The function's own controlplane.aws clients and session (signed with its role): its process, in Lambda.
     clients: dict[Any, Any] = field(default_factory=dict)
+    sessions: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -202,15 +203,16 @@ def _load(function: BridgedFunction) -> Callable[[Any, Any], Any]:
 
 @contextlib.contextmanager
 def _own_clients(function: BridgedFunction) -> Iterator[None]:
-    """Swap in the function's own ``controlplane.aws`` client cache for the invocation."""
+    """Swap in the function's own ``controlplane.aws`` clients and session (credentials resolve once per
+    session: a shared one would sign every function's calls with the first one's role)."""
     from controlplane import aws
 
-    saved = aws._CLIENTS
-    aws._CLIENTS = function.clients
+    saved = aws._CLIENTS, aws._SESSION
+    aws._CLIENTS, aws._SESSION = function.clients, function.sessions
     try:
         yield
     finally:
-        aws._CLIENTS = saved
+        aws._CLIENTS, aws._SESSION = saved
 
 
 def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
@@ -307,4 +309,8 @@ def apply() -> None:
 
 def targets() -> list[str]:
     # controlplane.aws._CLIENTS is the layer's, not moto's: listed so a rename fails as loudly.
-    return ["moto.awslambda_simple.models.LambdaSimpleBackend.invoke", "controlplane.aws._CLIENTS"]
+    return [
+        "moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
+        "controlplane.aws._CLIENTS",
+        "controlplane.aws._SESSION",
+    ]
