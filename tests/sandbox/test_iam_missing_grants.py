@@ -29,6 +29,14 @@ def test_a_missing_grant_reaches_the_workflow_as_access_denied(tmp_path: Path) -
         [denied] = [d for d in sandbox.denials() if d.action == "eks:UpdateNodegroupConfig"]
         assert ":nodegroup/sip-dev/general/" in denied.resource
         assert "assumed-role/" in denied.principal
+        # Each function that called AWS did so through a session of its own role, not a shared one.
+        from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+
+        used = [f for f in REGISTRY.functions.values() if f.sessions]
+        assert len(used) >= 2
+        for function in used:
+            keys = {s.get_credentials().access_key for s in function.sessions}
+            assert keys == {function.environment["AWS_ACCESS_KEY_ID"]}, function.logical_id
 
 
 def test_a_state_machine_without_invoke_permission_cannot_run_the_task(tmp_path: Path) -> None:
