@@ -2,14 +2,27 @@
 
 Kept apart from the patches so that tests and the demo can arrange scenarios
 ("hold this node group in UPDATING for 5 polls", "throttle the next 2 calls")
-without touching moto.
+without touching moto. ``cpctl sandbox up`` exposes the same knobs over HTTP
+(``cpctl/sandbox/control.py``), so a served sandbox is arranged from outside.
+
+A fault is named by service and operation and has one of two effects:
+
+- ``error``: the call is answered with the error instead of reaching moto
+  (``moto_patches.faults``), as a throttled or refused AWS call is.
+- ``outcome``: the call goes through, and the emulation of that operation
+  ends what it started with ``code`` as its final status, e.g. a CodeBuild
+  build that ends ``FAILED``. Emulations ask ``take_fault(service, operation,
+  effect="outcome")`` when they decide how the thing they started ends.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FaultEffect = Literal["error", "outcome"]
 
 
 @dataclass
@@ -28,6 +41,7 @@ class Fault:
     message: str
     times: int
     http_status: int = 400
+    effect: FaultEffect = "error"
 
 
 @dataclass
@@ -61,15 +75,27 @@ class SandboxState:
         with self._lock:
             return self.holds.get((kind, resource_id))
 
-    def inject(self, service: str, operation: str, code: str, times: int = 1, message: str = "Rate exceeded") -> None:
-        """Answer the next ``times`` calls of ``service``/``operation`` with error ``code``."""
+    def inject(
+        self,
+        service: str,
+        operation: str,
+        code: str,
+        times: int = 1,
+        message: str = "Rate exceeded",
+        http_status: int = 400,
+        effect: FaultEffect = "error",
+    ) -> None:
+        """Answer the next ``times`` calls of ``service``/``operation`` with error ``code`` (or end them so)."""
         with self._lock:
-            self.faults[(service, operation)] = Fault(code=code, message=message, times=times)
+            self.faults[(service, operation)] = Fault(
+                code=code, message=message, times=times, http_status=http_status, effect=effect
+            )
 
-    def take_fault(self, service: str, operation: str) -> Fault | None:
+    def take_fault(self, service: str, operation: str, effect: FaultEffect = "error") -> Fault | None:
+        """The fault for this call, if one of ``effect`` is armed (counts one of its ``times``)."""
         with self._lock:
             fault = self.faults.get((service, operation))
-            if fault is None or fault.times <= 0:
+            if fault is None or fault.times <= 0 or fault.effect != effect:
                 return None
             fault.times -= 1
             return fault
@@ -79,6 +105,23 @@ class SandboxState:
             self.calls[(service, operation)] += 1
             if execution:
                 self.calls_by_execution[execution][(service, operation)] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Holds, armed faults and call counts as plain data (what the control path answers)."""
+        with self._lock:
+            return {
+                "holds": [{"kind": k, "resource_id": r, **asdict(h)} for (k, r), h in self.holds.items()],
+                "faults": [
+                    {"service": s, "operation": o, **asdict(f)} for (s, o), f in self.faults.items() if f.times > 0
+                ],
+                "calls": {f"{s}:{o}": n for (s, o), n in sorted(self.calls.items())},
+            }
+
+    def clear_arrangements(self) -> None:
+        """Drop every hold and fault; call counts stay."""
+        with self._lock:
+            self.holds.clear()
+            self.faults.clear()
 
     def reset(self) -> None:
         with self._lock:
