@@ -15,6 +15,7 @@ everything else to moto's ``DomainDispatcherApplication``, which routes by the r
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import threading
@@ -83,7 +84,6 @@ class SandboxServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        self.sandbox.start()
         quiet = not self.log_requests
 
         class RequestHandler(MotoRequestHandler):
@@ -91,11 +91,17 @@ class SandboxServer:
                 if not quiet:
                     super().log_request(code, size)
 
+        # Bind first: a taken port is reported before the (slower) deployment starts.
+        app = _ControlApp(DomainDispatcherApplication(create_backend_app), self)
         try:
-            app = _ControlApp(DomainDispatcherApplication(create_backend_app), self)
             self._http = make_server(self.host, self.port, app, threaded=True, request_handler=RequestHandler)
+        except SystemExit:  # werkzeug reports a taken port on stderr and exits; say it as an OSError
+            raise OSError(errno.EADDRINUSE, f"port {self.port} is in use") from None
+        try:
+            self.sandbox.start()
         except BaseException:
-            self.sandbox.stop()
+            self._http.server_close()
+            self._http = None
             raise
         self.port = int(self._http.server_address[1])
         self._thread = threading.Thread(target=self._http.serve_forever, name="sandbox-http", daemon=True)
