@@ -30,6 +30,8 @@ from cpctl.sandbox.moto_patches.state import FaultEffect, SandboxState
 
 CONTROL_PREFIX = "/_sandbox"
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+# Bind addresses that mean "every interface": such a sandbox is reached on loopback, and from containers.
+ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 
 

@@ -25,9 +25,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from cpctl.sandbox import control
+from cpctl.sandbox.control import ANY_ADDRESS
 from cpctl.sandbox.runtime import Sandbox
-
-ANY_ADDRESS = {"0.0.0.0", "::", ""}
 
 
 class _ControlApp:
