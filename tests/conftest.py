@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,38 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATE_TABLE_NAME", "sip-controlplane-state-dev")
     monkeypatch.setenv("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:sip-controlplane-notify-dev")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _real_server(factory: Any) -> Iterator[Any]:
+    """Start a private server; without its binaries: skip on a laptop, FAIL in CI (``CI`` set)."""
+    from cpctl.sandbox.servers import ServerUnavailable
+
+    try:
+        server = factory().start()
+    except ServerUnavailable as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs real servers: {missing}")
+        pytest.skip(str(missing))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A private PostgreSQL (scram-sha-256, free port) shared by one test process."""
+    from cpctl.sandbox.servers import PostgresServer
+
+    yield from _real_server(PostgresServer)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A private Redis (requirepass, free port) shared by one test process."""
+    from cpctl.sandbox.servers import RedisServer
+
+    yield from _real_server(RedisServer)
 
 
 def assert_blocked(report: Any, guard: str, mutating: tuple[str, ...]) -> None:

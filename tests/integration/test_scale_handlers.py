@@ -59,7 +59,8 @@ def test_task_sequence_is_idempotent_and_leaves_no_lease(env: Any) -> None:
     cluster = "sip-dev"
     ok, lease = env.invoke("AcquireLockFunction", load_event("acquire_lock/nodegroup.json"))
     assert ok, lease
-    assert lease["owner"] == "sample-scale-up"
+    assert lease["owner"] == "scale/sample-scale-up"
+    assert lease["key"] == "eks:nodegroup:sip-dev/general"
     # Re-acquiring one's own lease (a retried task) succeeds; another execution is refused.
     assert env.invoke("AcquireLockFunction", load_event("acquire_lock/nodegroup.json"))[0]
     other = copy.deepcopy(load_event("acquire_lock/nodegroup.json"))

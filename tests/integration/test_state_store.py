@@ -1,4 +1,4 @@
-"""DynamoStateStore against the template's table in moto: conditional writes do the guarding."""
+"""DynamoStateStore and DynamoLeaseStore against the template's table in moto: conditional writes guard."""
 
 from __future__ import annotations
 
@@ -7,35 +7,76 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from controlplane.models.errors import GuardRefused, LockHeld
-from controlplane.store import DynamoStateStore
+from controlplane import leases
+from controlplane.leases import DynamoLeaseStore
+from controlplane.models.errors import GuardRefused, LeaseLost, LockHeld
+from controlplane.store import ChangeMark, DynamoStateStore
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def store() -> Iterator[DynamoStateStore]:
+def tables() -> Iterator[tuple[DynamoStateStore, DynamoLeaseStore]]:
     from cpctl.sandbox.runtime import Sandbox
 
     with Sandbox(seed_platform=False) as running:
-        yield DynamoStateStore(running.resources["StateTable"]["Ref"], client=running.client("dynamodb"))
+        name, client = running.resources["StateTable"]["Ref"], running.client("dynamodb")
+        yield DynamoStateStore(name, client=client), DynamoLeaseStore(name, client=client)
 
 
-def test_lease_is_exclusive_until_released(store: DynamoStateStore) -> None:
-    lease = store.acquire_lease("nodegroup#c/a", "exec-1", 60, NOW)
+@pytest.fixture
+def store(tables: tuple[DynamoStateStore, DynamoLeaseStore]) -> DynamoStateStore:
+    return tables[0]
+
+
+@pytest.fixture
+def lease_store(tables: tuple[DynamoStateStore, DynamoLeaseStore]) -> DynamoLeaseStore:
+    return tables[1]
+
+
+def test_lease_is_exclusive_until_released(lease_store: DynamoLeaseStore) -> None:
+    key = leases.nodegroup_key("c", "a")
+    lease = lease_store.acquire(key, "scale/exec-1", 60, NOW, workflow="scale")
     assert lease.expires_at == int(NOW.timestamp()) + 60
-    assert store.acquire_lease("nodegroup#c/a", "exec-1", 60, NOW).owner == "exec-1"
-    with pytest.raises(LockHeld, match="exec-1"):
-        store.acquire_lease("nodegroup#c/a", "exec-2", 60, NOW)
-    assert store.release_lease("nodegroup#c/a", "exec-2") is False
-    assert store.release_lease("nodegroup#c/a", "exec-1") is True
-    assert store.acquire_lease("nodegroup#c/a", "exec-2", 60, NOW).owner == "exec-2"
+    assert lease_store.acquire(key, "scale/exec-1", 60, NOW).owner == "scale/exec-1"
+    with pytest.raises(LockHeld, match="scale/exec-1"):
+        lease_store.acquire(key, "rotation/exec-2", 60, NOW)
+    assert lease_store.release(key, "rotation/exec-2") is False
+    assert lease_store.release(key, "scale/exec-1") is True
+    assert lease_store.acquire(key, "rotation/exec-2", 60, NOW).owner == "rotation/exec-2"
 
 
-def test_expired_lease_can_be_taken(store: Any) -> None:
-    store.acquire_lease("nodegroup#c/b", "crashed", 60, NOW)
+def test_expired_lease_can_be_taken_whether_or_not_ttl_deleted_it(lease_store: DynamoLeaseStore) -> None:
+    key = leases.nodegroup_key("c", "b")
+    lease_store.acquire(key, "scale/crashed", 60, NOW)
     later = NOW + timedelta(seconds=61)
-    assert store.acquire_lease("nodegroup#c/b", "exec-3", 60, later).owner == "exec-3"
+    assert lease_store.acquire(key, "scale/exec-3", 60, later).owner == "scale/exec-3"
+
+
+def test_renewal_needs_an_unexpired_lease_of_ones_own(lease_store: DynamoLeaseStore) -> None:
+    key = leases.db_instance_key("sip-dev-postgres")
+    lease_store.acquire(key, "scale/a", 60, NOW)
+    assert lease_store.renew(key, "scale/a", 600, NOW + timedelta(seconds=30)).expires_at == int(NOW.timestamp()) + 630
+    with pytest.raises(LeaseLost):
+        lease_store.renew(key, "backup/b", 600, NOW)
+    # Expired: lost, even though nobody took it and TTL has not deleted the item.
+    with pytest.raises(LeaseLost):
+        lease_store.renew(key, "scale/a", 600, NOW + timedelta(seconds=631))
+    lease_store.release(key, "scale/a")
+
+
+def test_intent_is_written_only_under_the_lease(store: DynamoStateStore, lease_store: DynamoLeaseStore) -> None:
+    key = leases.replication_group_key("sip-dev-redis")
+    mark = ChangeMark(key="cache_shards#sip-dev-redis", changed_at=NOW, execution="e1", token="t", target=4)
+    with pytest.raises(LeaseLost):
+        store.record_intent(mark, key, "scale/e1", 600)
+    assert store.change_mark(mark.key) is None
+    lease_store.acquire(key, "scale/e1", 60, NOW)
+    store.record_intent(mark, key, "scale/e1", 600)
+    written = store.change_mark(mark.key)
+    assert written is not None and written.status == "applying" and written.target == 4
+    assert lease_store.holder(key) is not None and lease_store.holder(key).expires_at == int(NOW.timestamp()) + 600  # type: ignore[union-attr]
+    lease_store.release(key, "scale/e1")
 
 
 def test_cooldown_marks(store: DynamoStateStore) -> None:
@@ -45,11 +86,25 @@ def test_cooldown_marks(store: DynamoStateStore) -> None:
 
 
 def test_breaker_counts_executions_once_and_stops_at_the_limit(store: DynamoStateStore) -> None:
-    assert store.count_change("w1", "exec-1", limit=2, keep_seconds=60) == 1
-    assert store.count_change("w1", "exec-1", limit=2, keep_seconds=60) == 1
-    assert store.count_change("w1", "exec-2", limit=2, keep_seconds=60) == 2
+    window = str(int(NOW.timestamp()))
+    assert store.count_change(window, "exec-1", limit=2, keep_seconds=60) == 1
+    assert store.count_change(window, "exec-1", limit=2, keep_seconds=60) == 1
+    assert store.count_change(window, "exec-2", limit=2, keep_seconds=60) == 2
     with pytest.raises(GuardRefused, match="circuit breaker"):
-        store.count_change("w1", "exec-3", limit=2, keep_seconds=60)
-    assert store.changes_in_window("w1") == 2
+        store.count_change(window, "exec-3", limit=2, keep_seconds=60)
+    assert store.changes_in_window(window) == 2
     # An execution already counted may still retry its apply.
-    assert store.count_change("w1", "exec-2", limit=2, keep_seconds=60) == 2
+    assert store.count_change(window, "exec-2", limit=2, keep_seconds=60) == 2
+
+
+def test_store_throttling_is_transient(store: Any) -> None:
+    from controlplane.models.errors import TransientAwsError
+
+    from cpctl.sandbox.moto_patches.state import SANDBOX_STATE
+
+    SANDBOX_STATE.inject("dynamodb", "GetItem", "ProvisionedThroughputExceededException", times=50)
+    try:
+        with pytest.raises(TransientAwsError):
+            store.last_change("nodegroup#c/d")
+    finally:
+        SANDBOX_STATE.faults.clear()

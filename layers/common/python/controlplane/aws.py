@@ -59,6 +59,44 @@ def reset_clients() -> None:
         _CLIENTS.clear()
 
 
+# AWS error codes that mean "try again later": throttling, capacity and service-side faults. Calls that
+# fail with one of these after the client's own retries become ``TransientAwsError`` (retried by the
+# state machine), never a failure of the change itself.
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceededException",
+        "TransactionConflictException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerErrorException",
+        "ServerException",
+    }
+)
+# botocore's own exceptions for a call that never got an answer (after its retries).
+_CONNECTION_ERRORS = frozenset(
+    {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for throttling, service faults and lost connections: worth retrying later, as is."""
+    code = error_code(exc)
+    if code is not None:
+        return code in RETRYABLE_CODES
+    return any(cls.__name__ in _CONNECTION_ERRORS for cls in type(exc).__mro__)
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ClientError, or None for anything else."""
     response = getattr(exc, "response", None)

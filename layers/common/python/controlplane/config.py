@@ -19,7 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from controlplane.models.base import Model
 from controlplane.models.errors import InvalidPolicy, validation_problems
-from controlplane.models.scale import OutcomeStatus
+from controlplane.models.outcome import OutcomeStatus
 
 POLICY_DIR = Path(__file__).parent / "policies"
 

@@ -14,12 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controlplane import guards
+from controlplane import guards, leases
 from controlplane.config import Policy, Settings, policy, settings
+from controlplane.leases import DynamoLeaseStore, LeaseStore
 from controlplane.models.errors import GuardRefused, InvalidRequest, PlanStale, error_message, validation_problems
+from controlplane.models.lease import Lease
 from controlplane.models.scale import (
     ChangeRecord,
-    Lease,
     Outcome,
     OutcomeStatus,
     Progress,
@@ -59,8 +60,14 @@ def _require(state: ScaleState) -> tuple[ScaleRequest, ScalePlan]:
     return state.request, state.plan
 
 
+WORKFLOW = "scale"
+
+
 def lock_key(plan: ScalePlan) -> str:
-    return f"{plan.kind}#{plan.resource_id}"
+    """The lease of the physical resource the plan changes (shared with every other workflow)."""
+    if not plan.lease_key:
+        raise InvalidRequest("the plan names no lease key")
+    return plan.lease_key
 
 
 def change_token(request: ScaleRequest, plan: ScalePlan) -> str:
@@ -91,9 +98,10 @@ def plan_step(
     return ScaleState(request=request, plan=plan, decision=decision, proceed=proceed, poll_seconds=poll_seconds)
 
 
-def acquire_lock_step(state: ScaleState, store: StateStore, pol: Policy, now: datetime) -> Lease:
+def acquire_lock_step(state: ScaleState, lease_store: LeaseStore, pol: Policy, now: datetime) -> Lease:
     request, plan = _require(state)
-    return store.acquire_lease(lock_key(plan), request.execution, pol.lock_ttl_seconds, now)
+    owner = leases.owner_of(WORKFLOW, request.execution)
+    return lease_store.acquire(lock_key(plan), owner, pol.lock_ttl_seconds, now, workflow=WORKFLOW)
 
 
 def apply_step(
@@ -142,11 +150,11 @@ def check_step(state: ScaleState, pol: Policy, adapter: ScalableResource | None 
     return Progress(polls=polls, state=progress, observed=observed, status=status, detail=detail)
 
 
-def release_step(state: ScaleState, execution: str, store: StateStore) -> bool:
+def release_step(state: ScaleState, execution: str, lease_store: LeaseStore) -> bool:
     """Release this execution's lease, if any. Safe on every path: it only deletes a lease we own."""
-    if state.plan is None:
+    if state.plan is None or not state.plan.lease_key:
         return False
-    return store.release_lease(lock_key(state.plan), execution)
+    return lease_store.release(state.plan.lease_key, leases.owner_of(WORKFLOW, execution))
 
 
 def _error_message(state: ScaleState) -> str:
@@ -238,8 +246,12 @@ def handle_plan(event: Any) -> ScaleState:
     )
 
 
+def _leases(cfg: Settings) -> LeaseStore:
+    return DynamoLeaseStore(cfg.state_table)
+
+
 def handle_acquire_lock(event: Any) -> Lease:
-    return acquire_lock_step(_state(event), _store(settings()), policy(), now_utc())
+    return acquire_lock_step(_state(event), _leases(settings()), policy(), now_utc())
 
 
 def handle_apply(event: Any) -> ChangeRecord:
@@ -253,7 +265,7 @@ def handle_check(event: Any) -> Progress:
 def handle_release(event: Any) -> dict[str, bool]:
     if not isinstance(event, dict):
         raise InvalidRequest("the release task expects {'state': ..., 'execution': ...}")
-    released = release_step(_state(event.get("state", {})), str(event.get("execution", "")), _store(settings()))
+    released = release_step(_state(event.get("state", {})), str(event.get("execution", "")), _leases(settings()))
     return {"released": released}
 
 
@@ -265,5 +277,5 @@ def handle_record(event: Any) -> Outcome:
     cfg = settings()
     pol = policy()
     outcome = outcome_of(_state(event.get("state", {})), str(event.get("execution", "")), now_utc())
-    audit.record(outcome, _store(cfg), cfg, pol)
+    audit.record(outcome, _store(cfg), cfg, pol.notify_on)
     return outcome

@@ -1,66 +1,137 @@
-"""The control plane's own state: leases, cooldowns, circuit-breaker counters, audit.
+"""The control plane's own state: change marks (cooldowns and intents), circuit-breaker counters, audit.
 
-One abstract base, a DynamoDB implementation (one table, ``pk``/``sk``, TTL on
-``expires_at``) and an in-memory one for unit tests, as Powertools' idempotency
-persistence does. Every write that guards a change is a conditional write.
+One abstract base, a DynamoDB implementation (one table, ``pk``/``sk``, TTL on ``expires_at``) and
+an in-memory one for unit tests, as Powertools' idempotency persistence does. Leases live in
+``controlplane.leases`` (same table). Rules every method keeps:
+
+- Every write that guards a change is a conditional write.
+- DynamoDB deletes expired items late (typically within days) or at once: no answer here depends
+  on it. Times are compared in code, and items are kept at least as long as the longest rule that
+  reads them (``CHANGE_KEEP_SECONDS`` covers every cooldown and quiet time a policy may set).
+- Throttling and service faults of the table become ``TransientAwsError`` (retried by the state
+  machine), not a failed change.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from controlplane import aws
-from controlplane.models.errors import GuardRefused, LockHeld
-from controlplane.models.scale import Lease
+from controlplane.models.base import Model
+from controlplane.models.errors import GuardRefused, LeaseLost, TransientAwsError
+
+# Cooldowns and quiet times are at most a day (config.ScalingPolicy, remediation.policy.Rule): keep
+# change marks twice as long, so a late reader never mistakes "forgotten" for "never changed".
+CHANGE_KEEP_SECONDS = 2 * 86_400
+AUDIT_KEEP_SECONDS = 400 * 86_400
 
 
-def _epoch(moment: datetime) -> int:
+def epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+class ConditionFailed(Exception):
+    """A conditional write's condition did not hold (DynamoDB ConditionalCheckFailedException)."""
+
+
+class DynamoTable:
+    """The control plane's table and a DynamoDB client, made on first use unless one is injected."""
+
+    ConditionFailed = ConditionFailed
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    def call(self, operation: str, **kwargs: Any) -> Any:
+        """One DynamoDB call: a failed condition is ``ConditionFailed``, throttling ``TransientAwsError``."""
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except Exception as exc:
+            code = aws.error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailed(operation) from None
+            if aws.is_retryable(exc):
+                raise TransientAwsError(f"state table {operation}: {code or type(exc).__name__}") from None
+            raise
 
 
 def delete_if_owner(client: Any, table_name: str, pk: str, sk: str, owner: str) -> bool:
     """Delete an owned item (a lease, a claim) only if ``owner`` still owns it; False when it did not."""
+    table = DynamoTable(table_name, client)
     try:
-        client.delete_item(
+        table.call(
+            "delete_item",
             TableName=table_name,
             Key={"pk": {"S": pk}, "sk": {"S": sk}},
             ConditionExpression="#owner = :owner",
             ExpressionAttributeNames={"#owner": "owner"},
             ExpressionAttributeValues={":owner": {"S": owner}},
         )
-    except Exception as exc:
-        if aws.error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
+    except ConditionFailed:
+        return False
     return True
+
+
+class ChangeMark(Model):
+    """The last change the control plane started on a resource: written *before* the AWS call.
+
+    ``status`` is ``applying`` from the intent until the call returned (``applied``). A mark left at
+    ``applying`` means the change may or may not have reached AWS: its execution crashed in between.
+    """
+
+    key: str
+    changed_at: datetime
+    execution: str = Field(default="", max_length=200)
+    token: str = ""
+    target: int | None = None
+    status: str = "applied"
 
 
 class StateStore(ABC):
     """What the guards and the workflow tasks need from persistent state."""
 
     @abstractmethod
-    def acquire_lease(self, key: str, owner: str, ttl_seconds: int, now: datetime) -> Lease:
-        """Take the lease on ``key`` for ``owner``; re-taking one's own lease renews it. Raises LockHeld."""
+    def change_mark(self, key: str) -> ChangeMark | None:
+        """The last change the control plane started on ``key`` (cooldowns, ownership of a result)."""
 
-    @abstractmethod
-    def release_lease(self, key: str, owner: str) -> bool:
-        """Give the lease back if ``owner`` holds it; True when something was released."""
-
-    @abstractmethod
     def last_change(self, key: str) -> datetime | None:
         """When the resource was last changed by the control plane (for cooldowns)."""
+        mark = self.change_mark(key)
+        return mark.changed_at if mark else None
 
-    @abstractmethod
-    def mark_change(self, key: str, at: datetime, keep_seconds: int, execution: str = "") -> None:
-        """Remember a change of ``key`` at ``at`` by ``execution``; forgotten after ``keep_seconds``."""
-
-    @abstractmethod
     def last_changed_by(self, key: str) -> str | None:
         """Which execution made the last remembered change of ``key``."""
+        mark = self.change_mark(key)
+        return mark.execution or None if mark else None
+
+    @abstractmethod
+    def put_mark(self, mark: ChangeMark) -> None:
+        """Remember ``mark`` as the last change of its resource (kept ``CHANGE_KEEP_SECONDS``)."""
+
+    def mark_change(self, key: str, at: datetime, keep_seconds: int = 0, execution: str = "") -> None:
+        """Remember a finished change of ``key`` at ``at`` by ``execution``."""
+        self.put_mark(ChangeMark(key=key, changed_at=at, execution=execution))
+
+    @abstractmethod
+    def record_intent(self, mark: ChangeMark, lease_key: str, owner: str, lease_ttl_seconds: int) -> None:
+        """Write ``mark`` (status ``applying``) and renew the lease in one transaction, before the AWS call.
+
+        Raises ``LeaseLost`` when ``owner`` no longer holds ``lease_key``: nothing is written then.
+        """
 
     @abstractmethod
     def changes_in_window(self, window: str) -> int:
@@ -75,96 +146,84 @@ class StateStore(ABC):
 
     @abstractmethod
     def put_audit(self, resource_key: str, at: datetime, execution: str, record: dict[str, Any]) -> None:
-        """Keep an audit record of one outcome."""
+        """Keep an audit record of one outcome. Idempotent for the same (resource, at, execution)."""
 
 
-class DynamoTable:
-    """The control plane's table and a DynamoDB client, made on first use unless one is injected."""
-
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
+def _mark_item(mark: ChangeMark) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": {"S": f"CHANGE#{mark.key}"},
+        "sk": {"S": "LAST"},
+        "changed_at": {"S": mark.changed_at.isoformat()},
+        "execution": {"S": mark.execution},
+        "token": {"S": mark.token},
+        "status": {"S": mark.status},
+        "expires_at": {"N": str(epoch(mark.changed_at) + CHANGE_KEEP_SECONDS)},
+    }
+    if mark.target is not None:
+        item["target"] = {"N": str(mark.target)}
+    return item
 
 
 class DynamoStateStore(DynamoTable, StateStore):
     """The DynamoDB table of the template (``StateTable``)."""
 
-    AUDIT_KEEP_SECONDS = 400 * 86_400
+    AUDIT_KEEP_SECONDS = AUDIT_KEEP_SECONDS
 
-    def acquire_lease(self, key: str, owner: str, ttl_seconds: int, now: datetime) -> Lease:
-        expires_at = _epoch(now) + ttl_seconds
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={
-                    "pk": {"S": f"LOCK#{key}"},
-                    "sk": {"S": "LOCK"},
-                    "owner": {"S": owner},
-                    "expires_at": {"N": str(expires_at)},
-                    "acquired_at": {"S": now.isoformat()},
-                },
-                # Free, expired (TTL deletion lags by hours), or already ours (a retried acquire).
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":now": {"N": str(_epoch(now))}, ":owner": {"S": owner}},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                holder = self._lease_holder(key)
-                raise LockHeld(f"{key} is locked by execution {holder}") from None
-            raise
-        return Lease(key=key, owner=owner, expires_at=expires_at)
-
-    def _lease_holder(self, key: str) -> str:
-        item = self.client.get_item(
-            TableName=self.table_name, Key={"pk": {"S": f"LOCK#{key}"}, "sk": {"S": "LOCK"}}, ConsistentRead=True
-        ).get("Item", {})
-        return str(item.get("owner", {}).get("S", "unknown"))
-
-    def release_lease(self, key: str, owner: str) -> bool:
-        return delete_if_owner(self.client, self.table_name, f"LOCK#{key}", "LOCK", owner)
-
-    def last_change(self, key: str) -> datetime | None:
-        item = self.client.get_item(
-            TableName=self.table_name, Key={"pk": {"S": f"CHANGE#{key}"}, "sk": {"S": "LAST"}}, ConsistentRead=True
+    def change_mark(self, key: str) -> ChangeMark | None:
+        item = self.call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": f"CHANGE#{key}"}, "sk": {"S": "LAST"}},
+            ConsistentRead=True,
         ).get("Item")
         if not item:
             return None
-        return datetime.fromisoformat(item["changed_at"]["S"])
-
-    def mark_change(self, key: str, at: datetime, keep_seconds: int, execution: str = "") -> None:
-        self.client.put_item(
-            TableName=self.table_name,
-            Item={
-                "pk": {"S": f"CHANGE#{key}"},
-                "sk": {"S": "LAST"},
-                "changed_at": {"S": at.isoformat()},
-                "execution": {"S": execution},
-                "expires_at": {"N": str(_epoch(at) + keep_seconds)},
-            },
+        return ChangeMark(
+            key=key,
+            changed_at=datetime.fromisoformat(item["changed_at"]["S"]),
+            execution=item.get("execution", {}).get("S", ""),
+            token=item.get("token", {}).get("S", ""),
+            target=int(item["target"]["N"]) if "target" in item else None,
+            status=item.get("status", {}).get("S", "applied"),
         )
 
-    def last_changed_by(self, key: str) -> str | None:
-        item = self.client.get_item(
-            TableName=self.table_name, Key={"pk": {"S": f"CHANGE#{key}"}, "sk": {"S": "LAST"}}, ConsistentRead=True
-        ).get("Item")
-        return str(item["execution"]["S"]) if item and item.get("execution", {}).get("S") else None
+    def put_mark(self, mark: ChangeMark) -> None:
+        self.call("put_item", TableName=self.table_name, Item=_mark_item(mark))
+
+    def record_intent(self, mark: ChangeMark, lease_key: str, owner: str, lease_ttl_seconds: int) -> None:
+        from controlplane.leases import DynamoLeaseStore
+
+        renewal = DynamoLeaseStore(self.table_name, self.client).renewal_item(
+            lease_key, owner, lease_ttl_seconds, mark.changed_at
+        )
+        put = {
+            "Put": {"TableName": self.table_name, "Item": _mark_item(mark.model_copy(update={"status": "applying"}))}
+        }
+        try:
+            self.call("transact_write_items", TransactItems=[renewal, put])
+        except Exception as exc:
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise LeaseLost(f"{owner} no longer holds {lease_key}; the change was not started") from None
+            if aws.error_code(exc) == "TransactionCanceledException":
+                raise TransientAwsError(
+                    f"state table transaction cancelled: {[r.get('Code') for r in reasons]}"
+                ) from None
+            raise
 
     def changes_in_window(self, window: str) -> int:
-        item = self.client.get_item(
-            TableName=self.table_name, Key={"pk": {"S": f"BREAKER#{window}"}, "sk": {"S": "COUNT"}}, ConsistentRead=True
+        item = self.call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": f"BREAKER#{window}"}, "sk": {"S": "COUNT"}},
+            ConsistentRead=True,
         ).get("Item")
         return len(item["executions"]["SS"]) if item else 0
 
     def count_change(self, window: str, execution: str, limit: int, keep_seconds: int) -> int:
         try:
-            response = self.client.update_item(
+            response = self.call(
+                "update_item",
                 TableName=self.table_name,
                 Key={"pk": {"S": f"BREAKER#{window}"}, "sk": {"S": "COUNT"}},
                 UpdateExpression="ADD executions :me SET expires_at = if_not_exists(expires_at, :expires)",
@@ -174,66 +233,51 @@ class DynamoStateStore(DynamoTable, StateStore):
                     ":me": {"SS": [execution]},
                     ":execution": {"S": execution},
                     ":limit": {"N": str(limit)},
-                    ":expires": {"N": str(_epoch(datetime.now(UTC)) + keep_seconds)},
+                    # TTL only tidies: the window's name, not its age, decides what is counted.
+                    ":expires": {"N": str(int(time.time()) + keep_seconds)},
                 },
                 ReturnValues="ALL_NEW",
             )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                raise GuardRefused(f"circuit breaker open: {limit} changes already made in window {window}") from None
-            raise
+        except ConditionFailed:
+            raise GuardRefused(f"circuit breaker open: {limit} changes already made in window {window}") from None
         return len(response["Attributes"]["executions"]["SS"])
 
     def put_audit(self, resource_key: str, at: datetime, execution: str, record: dict[str, Any]) -> None:
-        self.client.put_item(
+        self.call(
+            "put_item",
             TableName=self.table_name,
             Item={
                 "pk": {"S": f"AUDIT#{resource_key}"},
                 "sk": {"S": f"{at.isoformat()}#{execution}"},
                 "status": {"S": str(record.get("status", ""))},
                 "record": {"S": json.dumps(record, default=str, sort_keys=True)},
-                "expires_at": {"N": str(_epoch(at) + self.AUDIT_KEEP_SECONDS)},
+                "expires_at": {"N": str(epoch(at) + self.AUDIT_KEEP_SECONDS)},
             },
         )
 
 
 class InMemoryStateStore(StateStore):
-    """Same contract in a dict: for unit tests of guards and planning."""
+    """Same contract in dicts: for unit tests of guards and planning."""
 
-    def __init__(self) -> None:
+    def __init__(self, leases: Any | None = None) -> None:
+        from controlplane.leases import InMemoryLeaseStore
+
         self._lock = threading.Lock()
-        self.leases: dict[str, Lease] = {}
-        self.changes: dict[str, datetime] = {}
-        self.changed_by: dict[str, str] = {}
+        self.leases = leases or InMemoryLeaseStore()
+        self.marks: dict[str, ChangeMark] = {}
         self.breaker: dict[str, set[str]] = {}
-        self.audit: list[dict[str, Any]] = []
+        self.audit: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def acquire_lease(self, key: str, owner: str, ttl_seconds: int, now: datetime) -> Lease:
+    def change_mark(self, key: str) -> ChangeMark | None:
+        return self.marks.get(key)
+
+    def put_mark(self, mark: ChangeMark) -> None:
+        self.marks[mark.key] = mark
+
+    def record_intent(self, mark: ChangeMark, lease_key: str, owner: str, lease_ttl_seconds: int) -> None:
         with self._lock:
-            held = self.leases.get(key)
-            if held and held.owner != owner and held.expires_at >= _epoch(now):
-                raise LockHeld(f"{key} is locked by execution {held.owner}")
-            lease = Lease(key=key, owner=owner, expires_at=_epoch(now) + ttl_seconds)
-            self.leases[key] = lease
-            return lease
-
-    def release_lease(self, key: str, owner: str) -> bool:
-        with self._lock:
-            held = self.leases.get(key)
-            if held and held.owner == owner:
-                del self.leases[key]
-                return True
-            return False
-
-    def last_change(self, key: str) -> datetime | None:
-        return self.changes.get(key)
-
-    def mark_change(self, key: str, at: datetime, keep_seconds: int, execution: str = "") -> None:
-        self.changes[key] = at
-        self.changed_by[key] = execution
-
-    def last_changed_by(self, key: str) -> str | None:
-        return self.changed_by.get(key) or None
+            self.leases.renew(lease_key, owner, lease_ttl_seconds, mark.changed_at)
+            self.marks[mark.key] = mark.model_copy(update={"status": "applying"})
 
     def changes_in_window(self, window: str) -> int:
         return len(self.breaker.get(window, set()))
@@ -247,4 +291,9 @@ class InMemoryStateStore(StateStore):
             return len(seen)
 
     def put_audit(self, resource_key: str, at: datetime, execution: str, record: dict[str, Any]) -> None:
-        self.audit.append({"resource": resource_key, "at": at, "execution": execution, **record})
+        self.audit[(resource_key, at.isoformat(), execution)] = {
+            "resource": resource_key,
+            "at": at,
+            "execution": execution,
+            **record,
+        }

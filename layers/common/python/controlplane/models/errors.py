@@ -33,6 +33,10 @@ class LockHeld(ControlPlaneError):
     """Another execution holds the lease on this resource. Retried by the state machine."""
 
 
+class LeaseLost(ControlPlaneError):
+    """This execution no longer holds the lease it took (expired and taken, or released): stop changing."""
+
+
 class GuardRefused(ControlPlaneError):
     """A guard re-checked under the lock refused the change (cooldown began, breaker tripped)."""
 

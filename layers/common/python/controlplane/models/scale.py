@@ -7,26 +7,13 @@ one field, so every later task sees what came before without re-reading it.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, computed_field, field_validator, model_validator
 
 from controlplane.models.base import LenientModel, Model
-
-
-class RequesterType(StrEnum):
-    ALARM = "alarm"
-    SCHEDULE = "schedule"
-    PERSON = "person"
-    API = "api"
-
-
-class Requester(Model):
-    """Who asked for the change; recorded in audit, tags and notifications."""
-
-    type: RequesterType
-    id: str = Field(min_length=1, max_length=256)
+from controlplane.models.lease import Lease
+from controlplane.models.outcome import OutcomeStatus, Requester, RequesterType, WorkflowOutcome
 
 
 class ResourceTarget(Model):
@@ -36,7 +23,12 @@ class ResourceTarget(Model):
 
     @property
     def resource_id(self) -> str:
-        """A stable id, unique within the kind (lock keys, cooldowns, audit)."""
+        """A stable id, unique within the kind (cooldowns, audit)."""
+        raise NotImplementedError
+
+    @property
+    def lease_key(self) -> str:
+        """The lease of the physical resource this target changes, shared by every workflow (``leases``)."""
         raise NotImplementedError
 
 
@@ -93,6 +85,8 @@ class ScalePlan(Model):
     max_capacity: int
     status: str
     details: dict[str, Any] = Field(default_factory=dict)
+    # The lease of the physical resource (``leases``): one per DB instance, replication group, node group.
+    lease_key: str = Field(default="", max_length=256)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -125,12 +119,6 @@ class GuardDecision(Model):
     @property
     def reason(self) -> str:
         return "; ".join(f"{c.name}: {c.reason}" for c in self.checks if not c.passed)
-
-
-class Lease(Model):
-    key: str
-    owner: str
-    expires_at: int
 
 
 class ChangeRecord(Model):
@@ -179,36 +167,37 @@ class ScaleState(LenientModel):
     error: StepError | None = None
 
 
-class OutcomeStatus(StrEnum):
-    SUCCEEDED = "Succeeded"
-    NO_CHANGE = "NoChange"
-    DRY_RUN = "DryRun"
-    BLOCKED = "Blocked"
-    REJECTED = "Rejected"
-    TIMED_OUT = "TimedOut"
-    FAILED = "Failed"
-
-    @property
-    def is_failure(self) -> bool:
-        """Failures end the execution as FAILED; Blocked and the rest end it as SUCCEEDED."""
-        return self in {OutcomeStatus.REJECTED, OutcomeStatus.TIMED_OUT, OutcomeStatus.FAILED}
-
-
-class Outcome(Model):
-    """The workflow's result: what happened, why, and what the resource looks like now."""
+class Outcome(WorkflowOutcome):
+    """The Scale workflow's result: what happened, why, and what the resource looks like now."""
 
     workflow: str = "scale"
-    execution: str
-    status: OutcomeStatus
-    reason: str
     kind: str | None = None
     resource_id: str | None = None
     current: int | None = None
     desired: int | None = None
     observed: int | None = None
-    dry_run: bool = False
-    requester: Requester | None = None
     plan: ScalePlan | None = None
     checks: list[GuardCheck] = Field(default_factory=list)
-    error: str | None = None
-    recorded_at: datetime
+
+    def audit_key(self) -> str:
+        return f"{self.kind}#{self.resource_id}" if self.kind else "unknown"
+
+    def target(self) -> str:
+        return f"{self.kind} {self.resource_id}" if self.kind else "request"
+
+    def notification_lines(self) -> list[str]:
+        lines = super().notification_lines()
+        lines.insert(3, f"Capacity: {self.current} -> {self.desired} (observed {self.observed})")
+        return lines
+
+
+__all__ = [
+    "Lease",
+    "Outcome",
+    "OutcomeStatus",
+    "Requester",
+    "RequesterType",
+    "ScalePlan",
+    "ScaleRequest",
+    "ScaleState",
+]

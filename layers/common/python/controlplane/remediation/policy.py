@@ -26,7 +26,8 @@ from pydantic import Field, SerializeAsAny, ValidationError, field_validator, mo
 from controlplane.config import POLICY_DIR
 from controlplane.models.base import Model
 from controlplane.models.errors import InvalidPolicy, validation_problems
-from controlplane.models.scale import OutcomeStatus, ResourceTarget
+from controlplane.models.outcome import OutcomeStatus
+from controlplane.models.scale import ResourceTarget
 
 # Scale-in is conservative: one step at a time, and a long quiet time since the resource last changed.
 SCALE_IN_MIN_COOLDOWN_SECONDS = 1800

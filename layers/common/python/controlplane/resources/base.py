@@ -28,25 +28,6 @@ from controlplane.models.scale import (
 
 ClientFactory = Callable[[str], Any]
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "ProvisionedThroughputExceededException",
-        "SlowDown",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "InternalServerError",
-        "ServerException",
-    }
-)
-
 
 class ScalableResource(ABC):
     """One kind of resource whose capacity the control plane moves."""
@@ -80,6 +61,7 @@ class ScalableResource(ABC):
             max_capacity=state.max_capacity,
             status=state.status,
             details=self.plan_details(state, max(desired, 0), policy),
+            lease_key=request.resource.lease_key,
         )
 
     def plan_details(self, state: ResourceState, desired: int, policy: Policy) -> dict[str, Any]:
@@ -145,10 +127,10 @@ class ScalableResource(ABC):
     def translate(self, exc: Exception, action: str) -> Exception:
         """Map an AWS error to the domain error the state machine acts on."""
         code = aws.error_code(exc)
+        if aws.is_retryable(exc):
+            return TransientAwsError(f"{action}: AWS answered {code or type(exc).__name__}")
         if code is None:
             return exc
-        if code in THROTTLING_CODES:
-            return TransientAwsError(f"{action}: AWS answered {code}")
         if code in self.not_found_codes:
             return ResourceNotFound(f"{action}: {self.kind} not found ({code})")
         return ApplyFailed(f"{action}: AWS refused with {code}")

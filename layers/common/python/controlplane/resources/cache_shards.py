@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from controlplane import aws
+from controlplane import aws, leases
 from controlplane.config import Policy
 from controlplane.models.errors import InvalidRequest, PlanStale
 from controlplane.models.scale import (
@@ -60,6 +60,10 @@ class CacheShardsTarget(ResourceTarget):
     def resource_id(self) -> str:
         # The group, not the dimension: shard and replica changes share one lock and one cooldown.
         return self.replication_group.lower()
+
+    @property
+    def lease_key(self) -> str:
+        return leases.replication_group_key(self.replication_group)
 
 
 def _capacity(dimension: str, shards: list[dict[str, Any]]) -> int:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from controlplane import leases
 from controlplane.config import managed_nodegroups
 from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import ChangeRecord, ProgressState, ResourceState, ResourceTarget, ScalePlan
@@ -25,6 +26,10 @@ class NodegroupTarget(ResourceTarget):
     @property
     def resource_id(self) -> str:
         return f"{self.cluster}/{self.nodegroup}"
+
+    @property
+    def lease_key(self) -> str:
+        return leases.nodegroup_key(self.cluster, self.nodegroup)
 
 
 @register

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from controlplane import aws
+from controlplane import aws, leases
 from controlplane.config import Policy
 from controlplane.models.errors import ApplyFailed, InvalidRequest, ResourceNotFound
 from controlplane.models.scale import (
@@ -71,6 +71,10 @@ class RdsReplicasTarget(ResourceTarget):
     @property
     def resource_id(self) -> str:
         return self.primary.lower()
+
+    @property
+    def lease_key(self) -> str:
+        return leases.db_instance_key(self.primary)
 
 
 def replica_name(primary: str, number: int) -> str:

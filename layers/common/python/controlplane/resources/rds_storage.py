@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from controlplane import leases
 from controlplane.config import Policy
 from controlplane.models.scale import ChangeRecord, GuardCheck, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
@@ -41,7 +42,12 @@ class RdsStorageTarget(ResourceTarget):
 
     @property
     def resource_id(self) -> str:
-        return self.db_instance
+        return self.db_instance.lower()
+
+    @property
+    def lease_key(self) -> str:
+        # The same lease as the instance's replicas, rotation and backups: one change at a time.
+        return leases.db_instance_key(self.db_instance)
 
 
 def minimum_growth(current: int) -> int:

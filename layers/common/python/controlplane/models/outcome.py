@@ -1,0 +1,81 @@
+"""What every workflow's run amounts to, in one shape: audit items, events and notifications read it.
+
+Each workflow subclasses ``WorkflowOutcome`` with its own fields (the Scale workflow's ``Outcome``
+adds capacities and the plan) and says how it is keyed in the audit and told to people;
+``controlplane.audit.record`` does the rest the same way for all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from controlplane.models.base import Model
+
+
+class RequesterType(StrEnum):
+    ALARM = "alarm"
+    SCHEDULE = "schedule"
+    PERSON = "person"
+    API = "api"
+
+
+class Requester(Model):
+    """Who asked for the change; recorded in audit, tags and notifications."""
+
+    type: RequesterType
+    id: str = Field(min_length=1, max_length=256)
+
+    def __str__(self) -> str:
+        return f"{self.type.value}:{self.id}"
+
+
+class OutcomeStatus(StrEnum):
+    SUCCEEDED = "Succeeded"
+    NO_CHANGE = "NoChange"
+    DRY_RUN = "DryRun"
+    BLOCKED = "Blocked"
+    REJECTED = "Rejected"
+    TIMED_OUT = "TimedOut"
+    FAILED = "Failed"
+
+    @property
+    def is_failure(self) -> bool:
+        """Failures end the execution as FAILED; Blocked and the rest end it as SUCCEEDED."""
+        return self in {OutcomeStatus.REJECTED, OutcomeStatus.TIMED_OUT, OutcomeStatus.FAILED}
+
+
+class WorkflowOutcome(Model):
+    """The result of one execution of any workflow: what happened and why."""
+
+    workflow: str = Field(min_length=1, max_length=40)
+    execution: str = Field(min_length=1, max_length=200)
+    status: OutcomeStatus
+    reason: str
+    dry_run: bool = False
+    requester: Requester | None = None
+    error: str | None = None
+    recorded_at: datetime
+    # When the execution started ($$.Execution.StartTime): the audit item's key, the same for every
+    # retry of the recording task, so a retried record writes the same item again.
+    started_at: datetime | None = None
+
+    def audit_key(self) -> str:
+        """The audit partition: the resource the run acted on (``<kind>#<id>``)."""
+        return f"{self.workflow}#unknown"
+
+    def target(self) -> str:
+        """The resource in words, for a notification's subject."""
+        return "request"
+
+    def notification_lines(self) -> list[str]:
+        """The body of a notification: short, one fact per line, never a secret."""
+        return [
+            f"Status: {self.status.value}",
+            f"Reason: {self.reason}",
+            f"Resource: {self.target()}",
+            f"Requester: {self.requester or 'unknown'}",
+            f"Execution: {self.execution}",
+        ]
