@@ -22,11 +22,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cpctl.sandbox.moto_patches.state import FaultEffect, SandboxState
+from cpctl.sandbox.moto_patches.state import SandboxState
 
 CONTROL_PREFIX = "/_sandbox"
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
@@ -61,7 +61,7 @@ class FaultRequest(_Strict):
     times: int = Field(default=1, ge=1, le=100_000)
     message: str = Field(default="injected by the sandbox", max_length=1000)
     http_status: int = Field(default=400, ge=400, le=599)
-    effect: FaultEffect = "error"
+    effect: Literal["error", "outcome"] = "error"
 
 
 @cache
@@ -109,15 +109,12 @@ def arrange_hold(state: SandboxState, body: Any) -> dict[str, Any]:
 def arrange_fault(state: SandboxState, body: Any) -> dict[str, Any]:
     fault = _validated(FaultRequest, body)
     service, operation = fault_key(fault.service, fault.operation)
-    state.inject(
-        service,
-        operation,
-        fault.code,
-        times=fault.times,
-        message=fault.message,
-        http_status=fault.http_status,
-        effect=fault.effect,
-    )
+    if fault.effect == "outcome":
+        state.arm_outcome(service, operation, fault.code, times=fault.times, message=fault.message)
+    else:
+        state.inject(
+            service, operation, fault.code, times=fault.times, message=fault.message, http_status=fault.http_status
+        )
     return {"armed": {**fault.model_dump(), "service": service, "operation": operation}}
 
 

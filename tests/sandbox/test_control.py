@@ -88,9 +88,11 @@ def test_unknown_paths_and_the_description() -> None:
 
 def test_an_outcome_fault_lets_the_call_through_for_the_emulation_to_read(sandbox: Any) -> None:
     """``effect: outcome`` (e.g. a build that ends FAILED) is not answered as an API error: the call
-    succeeds, and the emulation of the operation takes the fault when it decides how the thing ends."""
-    sandbox.state.inject("eks", "DescribeNodegroup", "FAILED", times=1, effect="outcome")
+    succeeds, and the emulation of the operation takes the outcome when it decides how the thing ends."""
+    body = {"service": "eks", "operation": "DescribeNodegroup", "code": "FAILED", "effect": "outcome"}
+    assert _call(sandbox.state, "POST", "/_sandbox/faults", body)[0] == 200
     assert sandbox.nodegroup("general")["status"] == "ACTIVE"
     assert sandbox.state.take_fault("eks", "DescribeNodegroup") is None  # not an error fault
-    taken = sandbox.state.take_fault("eks", "DescribeNodegroup", effect="outcome")
+    taken = sandbox.state.take_outcome("eks", "DescribeNodegroup")
     assert taken is not None and taken.code == "FAILED"
+    assert sandbox.state.take_outcome("eks", "DescribeNodegroup") is None  # times=1
