@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=4566, help="0 picks a free port (printed)")
     up.add_argument("--environment", default="dev", choices=["dev", "prod"])
     up.add_argument("--log-requests", action="store_true", help="log every HTTP request to stderr")
+    up.add_argument("--quiet", action="store_true", help="no line per Lambda invocation")
     _add_fault_commands(sandbox_commands)
 
     scale = commands.add_parser("scale", help="start a Scale execution in AWS")
@@ -92,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox" and args.sandbox_command == "up":
         from cpctl.sandbox.server import serve
 
-        return serve(host=args.host, port=args.port, environment=args.environment, log_requests=args.log_requests)
+        return serve(
+            host=args.host,
+            port=args.port,
+            environment=args.environment,
+            log_requests=args.log_requests,
+            quiet=args.quiet,
+        )
     if args.command == "sandbox" and args.sandbox_command == "fault":
         from cpctl.sandbox.control import run_fault_command
 

@@ -175,11 +175,30 @@ def summary_lines(described: dict[str, Any]) -> list[str]:
     return lines
 
 
+def report_invocations(out: TextIO) -> int:
+    """Print one line per Lambda invocation since the last call, and forget them (a served sandbox runs for
+    hours: the bridge's record of invocations and the handlers' captured output must not grow without end)."""
+    from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+
+    done = len(REGISTRY.invocations)
+    for invocation in REGISTRY.invocations[:done]:
+        error = invocation.get("error") or {}
+        result = f"{error.get('errorType')}: {str(error.get('errorMessage', ''))[:160]}" if error else "ok"
+        out.write(f"lambda  {invocation['function']:<28} {invocation.get('execution') or '-':<32} {result}\n")
+    del REGISTRY.invocations[:done]
+    REGISTRY.output.seek(0)
+    REGISTRY.output.truncate()
+    if done:
+        out.flush()
+    return done
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 4566,
     environment: str = "dev",
     log_requests: bool = False,
+    quiet: bool = False,
     out: TextIO = sys.stdout,
 ) -> int:
     """Run ``cpctl sandbox up`` until Ctrl-C or SIGTERM; 0 on a clean stop."""
@@ -200,7 +219,8 @@ def serve(
             out.write("\n".join(summary_lines(server.describe())) + "\n")
             out.flush()
             while not stopping.wait(0.5):
-                pass
+                if not quiet:
+                    report_invocations(out)
         finally:
             server.stop()
         out.write("sandbox stopped\n")
