@@ -239,8 +239,8 @@ def invoke(function: str, event: Path, endpoint: str = DEFAULT_ENDPOINT) -> Invo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make local-invoke", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--function", required=True, help="logical id in template.yaml, e.g. PlanScalingFunction")
-    parser.add_argument("--event", required=True, type=Path, help="e.g. events/plan_scaling/nodegroup.json")
+    parser.add_argument("--function", required=True, help="logical id in template.yaml, e.g. ScaleChangeFunction")
+    parser.add_argument("--event", required=True, type=Path, help="e.g. events/change_scaling/plan.json")
     parser.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT)
     args = parser.parse_args(argv)
     try:

@@ -97,6 +97,7 @@ class Sandbox:
     _clients: dict[str, Any] = field(default_factory=dict)
     _notifications_url: str = ""
     _events_url: str = ""
+    _outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -133,6 +134,7 @@ class Sandbox:
             self.tfvars = load_tfvars(self.environment)
             if self.seed_platform:
                 self.seed()
+            self.publish_platform_outputs()
             self.deploy()
             self._listen()
         except BaseException:
@@ -169,13 +171,24 @@ class Sandbox:
         parameters = {
             "Environment": self.environment,
             "ClusterName": str(self.tfvars["eks_cluster_name"]),
-            "PollIntervalSeconds": "0",
+            "RdsPrimaryIdentifier": self.primary_id,
+            "CacheReplicationGroupId": self.cache_group_id,
+            # Waits are instant here: a realistic interval keeps the verify budgets' poll counts real.
+            "PollIntervalSeconds": "30",
+            **{name: path for name, (path, _) in self.platform_outputs.items()},
             **self.parameters,
         }
-        resolver = Resolver(template, parameters, region=self.region, stack_name=f"sip-controlplane-{self.environment}")
+        resolver = Resolver(
+            template,
+            parameters,
+            region=self.region,
+            stack_name=f"sip-controlplane-{self.environment}",
+            ssm_lookup=self._ssm_value,
+        )
         globals_function = template.get("Globals", {}).get("Function", {})
         creators: dict[str, Callable[[str, dict[str, Any], Resolver], dict[str, str]]] = {
             "AWS::KMS::Key": self._create_key,
+            "AWS::IAM::ManagedPolicy": self._create_managed_policy,
             "AWS::Logs::LogGroup": self._create_log_group,
             "AWS::DynamoDB::Table": self._create_table,
             "AWS::SNS::Topic": self._create_topic,
@@ -203,6 +216,15 @@ class Sandbox:
                 resolver.attributes[logical_id] = attributes
                 self.resources[logical_id] = attributes
                 self.resource_types[logical_id] = resource_type
+
+    def _ssm_value(self, name: str) -> str:
+        return str(self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+
+    def _create_managed_policy(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        p = r.resolve(props)
+        name = p.get("ManagedPolicyName") or f"{r.stack_name}-{logical_id}"
+        arn = self.client("iam").create_policy(PolicyName=name, PolicyDocument=json.dumps(p["PolicyDocument"]))
+        return {"Ref": str(arn["Policy"]["Arn"])}
 
     def _create_key(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
         key = self.client("kms").create_key(Description=r.resolve(props.get("Description", logical_id)))["KeyMetadata"]
@@ -374,6 +396,39 @@ class Sandbox:
 
     # --- seeding the platform from Terraform variables -------------------------------------------
 
+    @property
+    def primary_id(self) -> str:
+        return f"{self.tfvars.get('project', 'sip')}-{self.tfvars['environment']}-postgres"
+
+    @property
+    def cache_group_id(self) -> str:
+        return f"{self.tfvars.get('project', 'sip')}-{self.tfvars['environment']}-redis"
+
+    @property
+    def platform_outputs(self) -> dict[str, tuple[str, str]]:
+        """Template parameter -> (SSM parameter name, value): what Terraform publishes for the control plane."""
+        return dict(self._outputs)
+
+    def publish_platform_outputs(self) -> None:
+        """Write the SSM parameters Terraform writes (the template resolves them at deploy time)."""
+        env = self.environment
+        if "RdsKmsKeyArn" not in self._outputs:
+            key = self.client("kms").create_key(Description=f"{self.primary_id} storage")["KeyMetadata"]["Arn"]
+            self._outputs["RdsKmsKeyArn"] = (f"/sip/{env}/rds/kms-key-arn", str(key))
+        zone_name = f"sip-{env}.internal"
+        zone = self.client("route53").create_hosted_zone(
+            Name=zone_name,
+            CallerReference=f"sandbox-{uuid.uuid4().hex}",
+            HostedZoneConfig={"Comment": "platform private zone", "PrivateZone": True},
+        )["HostedZone"]["Id"]
+        self._outputs["ReaderHostedZoneId"] = (f"/sip/{env}/rds/reader-hosted-zone-id", str(zone).split("/")[-1])
+        self._outputs["ReaderRecordName"] = (f"/sip/{env}/rds/reader-record-name", f"reader.db.{zone_name}")
+        role = self._role(f"{self.primary_id}-monitoring", "monitoring.rds.amazonaws.com")
+        self._outputs["RdsMonitoringRoleArn"] = (f"/sip/{env}/rds/monitoring-role-arn", role)
+        ssm = self.client("ssm")
+        for path, value in self._outputs.values():
+            ssm.put_parameter(Name=path, Value=value, Type="String", Overwrite=True)
+
     def seed(self) -> None:
         """Create what Terraform would have built (VPC, EKS cluster and node groups) from the tfvars."""
         vars_ = self.tfvars
@@ -421,11 +476,23 @@ class Sandbox:
 
         rds_patch.reset()
         vars_ = self.tfvars
-        name = f"{vars_.get('project', 'sip')}-{vars_['environment']}-postgres"
+        name = self.primary_id
         key = self.client("kms").create_key(Description=f"{name} storage")["KeyMetadata"]["Arn"]
+        self._outputs["RdsKmsKeyArn"] = (f"/sip/{self.environment}/rds/kms-key-arn", str(key))
+        monitoring = self._role(f"{name}-monitoring", "monitoring.rds.amazonaws.com")
+        ec2 = self.client("ec2")
+        vpc = ec2.describe_subnets(SubnetIds=subnets[:1])["Subnets"][0]["VpcId"]
+        database_sg = ec2.create_security_group(
+            GroupName=f"{name}-db", Description="PostgreSQL from the cluster", VpcId=vpc
+        )["GroupId"]
         rds = self.client("rds")
         rds.create_db_subnet_group(
             DBSubnetGroupName=name, DBSubnetGroupDescription=f"{name} subnets", SubnetIds=subnets
+        )
+        rds.create_db_parameter_group(
+            DBParameterGroupName=f"{name}-pg15",
+            DBParameterGroupFamily="postgres15",
+            Description="forces TLS (rds.force_ssl)",
         )
         tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
         rds.create_db_instance(
@@ -442,6 +509,16 @@ class Sandbox:
             ManageMasterUserPassword=True,
             StorageEncrypted=True,
             KmsKeyId=key,
+            StorageType="gp3",
+            VpcSecurityGroupIds=[database_sg],
+            DBParameterGroupName=f"{name}-pg15",
+            MonitoringInterval=60,
+            MonitoringRoleArn=monitoring,
+            EnablePerformanceInsights=True,
+            PerformanceInsightsKMSKeyId=key,
+            PerformanceInsightsRetentionPeriod=7,
+            EnableCloudwatchLogsExports=["postgresql"],
+            EnableIAMDatabaseAuthentication=True,
             BackupRetentionPeriod=7,
             DeletionProtection=True,
             Tags=tag_list,

@@ -9,6 +9,7 @@ An intrinsic it does not know is an error, not a silent pass-through.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ class Resolver:
     stack_name: str = "sip-controlplane-sandbox"
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     conditions: dict[str, bool] = field(default_factory=dict)
+    # Resolves ``AWS::SSM::Parameter::Value<String>`` parameters (their value is a parameter name).
+    ssm_lookup: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
         declared = self.template.get("Parameters", {})
@@ -52,12 +55,32 @@ class Resolver:
             allowed = spec.get("AllowedValues")
             if allowed and values[name] not in [str(a) for a in allowed]:
                 raise TemplateError(f"parameter {name}={values[name]!r} is not one of {allowed}")
+            self._check_constraints(name, spec, values[name])
+            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
+                if self.ssm_lookup is None:
+                    raise TemplateError(f"parameter {name} is an SSM parameter and nothing resolves it")
+                values[name] = self.ssm_lookup(values[name])
         unknown = set(self.parameters) - set(declared)
         if unknown:
             raise TemplateError(f"unknown parameters {sorted(unknown)}")
         self.parameters = values
         for name, expression in self.template.get("Conditions", {}).items():
             self.conditions[name] = bool(self.resolve(expression))
+
+    @staticmethod
+    def _check_constraints(name: str, spec: dict[str, Any], value: str) -> None:
+        """AllowedPattern, Min/MaxLength and Min/MaxValue, as CloudFormation checks them before deploying."""
+        pattern = spec.get("AllowedPattern")
+        if pattern and not re.fullmatch(str(pattern), value):
+            raise TemplateError(f"parameter {name}={value!r} does not match {pattern}")
+        if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+            raise TemplateError(f"parameter {name} is longer than {spec['MaxLength']}")
+        if spec.get("Type") == "Number":
+            number = float(value)
+            if "MinValue" in spec and number < float(spec["MinValue"]):
+                raise TemplateError(f"parameter {name}={value} is below its MinValue {spec['MinValue']}")
+            if "MaxValue" in spec and number > float(spec["MaxValue"]):
+                raise TemplateError(f"parameter {name}={value} is above its MaxValue {spec['MaxValue']}")
 
     def pseudo(self, name: str) -> str | None:
         return {

@@ -1,4 +1,4 @@
-"""Poll a change's progress once; the state machine waits between polls."""
+"""CheckProgress (one poll, renewing the lease) and ObserveAfterError of the Scale workflow."""
 
 from controlplane import scaling
 from controlplane.observability import task_handler

@@ -20,7 +20,16 @@ ENVIRONMENTS = ["dev", "staging", "prod"]
 
 
 def resolver(environment: str) -> Resolver:
-    return Resolver(TEMPLATE, {"Environment": environment, "ClusterName": f"sip-{environment}"})
+    return Resolver(
+        TEMPLATE,
+        {
+            "Environment": environment,
+            "ClusterName": f"sip-{environment}",
+            "RdsPrimaryIdentifier": f"sip-{environment}-postgres",
+            "CacheReplicationGroupId": f"sip-{environment}-redis",
+        },
+        ssm_lookup=lambda name: f"resolved:{name}",
+    )
 
 
 def remediation_alarms(environment: str) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,9 @@ from tests.conftest import REPO
 
 ASL_FILES = sorted((REPO / "statemachines").glob("*.asl.json"))
 # Error names produced outside our code: Step Functions itself and the Lambda service.
-EXTERNAL = re.compile(r"^(States|Lambda|StepFunctions)\.[A-Za-z]+$")
+# Sandbox.Timedout: Lambda's name for a function that ran past its timeout; DynamoDB.*: the
+# DynamoDB service integration's error names.
+EXTERNAL = re.compile(r"^(States|Lambda|StepFunctions|Sandbox|DynamoDB)\.[A-Za-z]+$")
 # Names a Fail state gives, or that the outcome records (not raised as exceptions).
 OUTCOME_ERRORS = {"VerifyTimeout", "ChangeFailed", "NoPlan", "NotVerified", "RecordFailed"}
 

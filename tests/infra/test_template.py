@@ -111,6 +111,7 @@ IAM_HOLDERS = {**FUNCTIONS, **STATE_MACHINES}
 
 @pytest.mark.parametrize("logical_id", sorted(IAM_HOLDERS))
 def test_least_privilege(logical_id: str) -> None:
+    """No wildcard action; no mutating action on Resource "*" unless AWS allows no scoping."""
     for statement in _statements(IAM_HOLDERS[logical_id]):
         assert statement["Effect"] == "Allow"
         for action in _actions(statement):
@@ -122,36 +123,95 @@ def test_least_privilege(logical_id: str) -> None:
         assert not (isinstance(policy, str) and "FullAccess" in policy), f"{logical_id}: managed {policy}"
 
 
-def _granted(logical_id: str) -> set[str]:
-    return {action for statement in _statements(FUNCTIONS[logical_id]) for action in _actions(statement)}
+def _resource_text(resource: Any) -> str:
+    """A statement's resource as the adapters declare it (Fn::Sub syntax; Ref X -> ${X})."""
+    if isinstance(resource, str):
+        return resource
+    if "Fn::Sub" in resource:
+        return str(resource["Fn::Sub"])
+    if "Ref" in resource:
+        return "${" + str(resource["Ref"]) + "}"
+    if "Fn::GetAtt" in resource:
+        target = resource["Fn::GetAtt"]
+        return "${" + (".".join(target) if isinstance(target, list) else str(target)) + "}"
+    raise AssertionError(f"unexpected resource {resource}")
 
 
-def test_scale_functions_are_granted_exactly_what_the_adapters_call() -> None:
+def _grants(logical_id: str, skip: tuple[str, ...] = ("dynamodb:",)) -> set[tuple[str, str]]:
+    """(action, resource) pairs a function's own statements grant, its state-table grants aside."""
+    found = set()
+    for statement in _statements(FUNCTIONS[logical_id]):
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in _actions(statement):
+            if not action.startswith(skip):
+                found.update((action, _resource_text(r)) for r in resources)
+    return found
+
+
+SCALE_PHASES = {
+    # Plan reads and guards; Prepare, Apply and Finalize change; Apply and Observe read too.
+    "ScaleChangeFunction": ("read", "guard", "apply"),
+    # CheckProgress verifies; ObserveAfterError reads.
+    "CheckScalingFunction": ("read", "verify"),
+}
+
+
+@pytest.mark.parametrize("function", sorted(SCALE_PHASES))
+def test_scale_functions_are_granted_exactly_what_the_adapters_call(function: str) -> None:
+    """Actions and resources: every grant is one an adapter's calls need, on the resource they touch."""
     from controlplane.resources import adapter_class, known_kinds
 
-    needs: dict[str, set[str]] = {
-        "PlanScalingFunction": set(),
-        "ApplyScalingFunction": set(),
-        "CheckScalingFunction": set(),
+    needs = {
+        grant
+        for kind in known_kinds()
+        for phase in SCALE_PHASES[function]
+        for grant in adapter_class(kind).iam.get(phase, ())
     }
-    for kind in known_kinds():
-        actions = adapter_class(kind).iam_actions
-        # Plan reads, then guards (kind-specific guards may read metrics: the "guard" phase).
-        needs["PlanScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("guard", ()))
-        needs["CheckScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("verify", ()))
-        needs["ApplyScalingFunction"] |= set(actions.get("read", ())) | set(actions.get("apply", ()))
-    for function, actions in needs.items():
-        granted = {a for a in _granted(function) if not a.startswith("dynamodb:")}
-        assert actions <= granted, f"{function} lacks {sorted(actions - granted)}"
-        assert granted <= actions, f"{function} has more than its adapters call: {sorted(granted - actions)}"
+    granted = _grants(function)
+    assert needs <= granted, f"{function} lacks {sorted(needs - granted)}"
+    assert granted <= needs, f"{function} has more than its adapters call: {sorted(granted - needs)}"
 
 
-def test_only_apply_may_change_resources() -> None:
-    for function in ("PlanScalingFunction", "CheckScalingFunction"):
-        for action in _granted(function):
-            if action.startswith("dynamodb:"):
-                continue
+def test_check_and_record_may_not_change_resources() -> None:
+    for function in ("CheckScalingFunction", "RecordOutcomeFunction"):
+        for action, _ in _grants(function, skip=("dynamodb:", "sns:", "events:", "kms:")):
             assert action.split(":", 1)[1].startswith(READ_VERBS), f"{function} may call {action}"
+
+
+def test_state_table_grants_are_scoped_to_the_items_each_function_owns() -> None:
+    """dynamodb:LeadingKeys limits each function to its own item prefixes (leases, marks, audit)."""
+    for logical_id in ("ScaleChangeFunction", "CheckScalingFunction", "RecordOutcomeFunction"):
+        for statement in _statements(FUNCTIONS[logical_id]):
+            if any(a.startswith("dynamodb:") for a in _actions(statement)):
+                keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                assert keys and all(k.endswith("#*") for k in keys), logical_id
+
+
+def test_no_iam_action_that_does_not_exist() -> None:
+    """Transactions are authorized per item (PutItem, UpdateItem, ConditionCheckItem...):
+    dynamodb:TransactWriteItems is not an IAM action and grants nothing."""
+    for logical_id, resource in IAM_HOLDERS.items():
+        for statement in _statements(resource):
+            assert "dynamodb:TransactWriteItems" not in _actions(statement), logical_id
+
+
+def test_identifiers_that_land_in_arns_are_lower_case() -> None:
+    """RDS and ElastiCache store identifiers lower-cased; IAM compares ARNs case-sensitively."""
+    for name in ("RdsPrimaryIdentifier", "CacheReplicationGroupId"):
+        pattern = TEMPLATE["Parameters"][name]["AllowedPattern"]
+        assert re.fullmatch(pattern, "sip-prod-postgres") and not re.fullmatch(pattern, "SIP-Prod-Postgres")
+
+
+def test_functions_write_logs_only_to_their_own_log_group() -> None:
+    """SAM attaches AWSLambdaBasicExecutionRole (logs:* writes on every log group) to the roles it
+    creates; the permissions boundary caps log writes at the functions' log group."""
+    assert TEMPLATE["Globals"]["Function"]["PermissionsBoundary"] == {"Ref": "FunctionsBoundary"}
+    statements = RESOURCES["FunctionsBoundary"]["Properties"]["PolicyDocument"]["Statement"]
+    logs = [s for s in statements if "Action" in s]
+    assert len(logs) == 1 and set(logs[0]["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert "/sip/controlplane/${Environment}/functions:*" in _resource_text(logs[0]["Resource"])
+    others = [s for s in statements if "NotAction" in s]
+    assert others and all(s["NotAction"] == ["logs:*"] for s in others)
 
 
 @pytest.mark.parametrize("logical_id", sorted(STATE_MACHINES))

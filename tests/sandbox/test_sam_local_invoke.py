@@ -1,9 +1,10 @@
-"""``sam local invoke`` of the Scale workflow's Plan and Apply steps, in containers, against a served sandbox.
+"""``sam local invoke`` of the Scale workflow's Plan, AcquireLease and Apply steps, in containers, against a
+served sandbox.
 
 Not skipped anywhere: ``scripts/local-invoke-setup.sh`` installs Docker and builds the stand-in Lambda
 base image if they are missing, and if Docker cannot start on the machine the test fails with the reason.
-The functions are looked up from the template (the Scale state machine's ``Plan`` and ``Apply`` tasks),
-and their sample events from ``events/<function folder>/nodegroup.json``.
+The functions are looked up from the template (the Scale state machine's tasks by state name), and
+their sample events from ``events/<function folder>/``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,24 @@ SETUP = REPO / "scripts" / "local-invoke-setup.sh"
 
 
 def _step_function(state: str) -> tuple[str, Path]:
-    """The logical id of the function behind ``state`` of the Scale workflow, and its sample event."""
+    """The logical id of the function behind ``state`` of the Scale workflow, and its sample event.
+
+    Sample events live in ``events/<function folder>/``: ``<task>.json`` for a function that serves
+    several steps (the state passes ``"task"``), else the folder's one ``nodegroup.json``.
+    """
+    import json as json_
+
     from cpctl.sandbox.template import load_template, task_functions
 
     template = load_template(REPO / "template.yaml")
     logical_id = task_functions(template, "ScaleStateMachine", REPO)[state]
     code_dir = Path(str(template["Resources"][logical_id]["Properties"]["CodeUri"])).name
-    return logical_id, REPO / "events" / code_dir / "nodegroup.json"
+    definition = template["Resources"]["ScaleStateMachine"]["Properties"]["DefinitionUri"]
+    asl = json_.loads((REPO / str(definition)).read_text())
+    task = asl["States"][state].get("Parameters", {}).get("task")
+    event = REPO / "events" / code_dir / (f"{task}.json" if task else "nodegroup.json")
+    assert event.is_file(), f"no sample event for the {state} step: {event}"
+    return logical_id, event
 
 
 @pytest.fixture(scope="module")
@@ -72,26 +84,34 @@ def _set_desired(served: ServedSandbox, size: int) -> None:
 
 
 def test_plan_and_apply_in_containers_change_the_served_sandbox(served: ServedSandbox) -> None:
+    """Plan reads the served sandbox; the lease is taken there; Apply changes the node group there."""
     plan_function, plan_event = _step_function("Plan")
+    lock_function, lock_event = _step_function("AcquireLease")
     apply_function, apply_event = _step_function("Apply")
-    apply_sample = json.loads(apply_event.read_text())
-    assert json.loads(plan_event.read_text())["input"]["resource"] == apply_sample["request"]["resource"]
+    apply_state = json.loads(apply_event.read_text())["state"]
+    assert apply_state["request"]["resource"] == {"kind": "nodegroup", "cluster": "sip-dev", "nodegroup": "general"}
 
     # Plan reads the served sandbox: set a size there that no sample carries, and the plan must see it.
     _set_desired(served, 4)
     planned = _invoke(served, plan_function, plan_event)
     assert (planned["plan"]["current"], planned["plan"]["desired"]) == (4, 5), planned["plan"]
 
-    # Apply changes it: back to the size its sample was planned at, then the sample's change 3 -> 5.
-    _set_desired(served, apply_sample["plan"]["current"])
+    # Back to the size the samples were planned at; the lease is taken in the sandbox's table, as the
+    # execution the samples name, since Apply renews it in the same transaction as its intent.
+    _set_desired(served, apply_state["plan"]["current"])
+    lease = _invoke(served, lock_function, lock_event)
+    assert lease["owner"].endswith(apply_state["request"]["execution"]), lease
+
     applied = _invoke(served, apply_function, apply_event)
     assert applied["already_applied"] is False, applied
     nodegroup = served.client("eks").describe_nodegroup(clusterName="sip-dev", nodegroupName="general")["nodegroup"]
-    assert nodegroup["scalingConfig"]["desiredSize"] == apply_sample["plan"]["desired"] == 5
+    assert nodegroup["scalingConfig"]["desiredSize"] == apply_state["plan"]["desired"] == 5
 
     # ... and recorded it in the sandbox's state table, as the execution named in the sample.
     with urllib.request.urlopen(f"{served.endpoint}/_sandbox", timeout=10) as response:
         table = json.loads(response.read())["state_table"]
     items = served.client("dynamodb").scan(TableName=table)["Items"]
     marks = [item for item in items if item["pk"]["S"].startswith("CHANGE#") and "sip-dev/general" in item["pk"]["S"]]
-    assert [mark["execution"]["S"] for mark in marks] == [apply_sample["request"]["execution"]], items
+    assert [(m["execution"]["S"], m["status"]["S"]) for m in marks] == [
+        (apply_state["request"]["execution"], "applied")
+    ], items

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from controlplane.config import load_policy
-from controlplane.models.errors import PlanStale
+from controlplane.models.errors import ResourceBusy
 from controlplane.models.scale import ChangeRecord, ScaleRequest
 from controlplane.resources import adapter_for
 from controlplane.resources.cache_shards import CacheShardsTarget
@@ -164,7 +164,7 @@ def test_apply_already_done_and_busy() -> None:
     a, _ = make(group(3), error="NoOperationFault")
     assert a.apply(target, plan, "t").already_applied
     a, _ = make(group(3), error="InvalidReplicationGroupState")
-    with pytest.raises(PlanStale):
+    with pytest.raises(ResourceBusy):
         a.apply(target, plan, "t")
 
 

@@ -27,15 +27,15 @@ def plan(current: int = 3, desired: int = 5, low: int = 1, high: int = 10, kind:
 
 def policy(**overrides: object) -> Policy:
     data: dict[str, object] = {
-        "scaling": {"nodegroup": ScalingPolicy(max_step=3, cooldown_seconds=300, verify_max_polls=10)},
+        "scaling": {"nodegroup": ScalingPolicy(max_step=3, cooldown_seconds=300, verify_timeout_seconds=600)},
         "circuit_breaker": CircuitBreaker(max_changes_per_window=2, window_seconds=3600),
-        "lock_ttl_seconds": 600,
+        "lock_ttl_seconds": 3600,
     }
     data.update(overrides)
     return Policy.model_validate(data)
 
 
-LIMITS = ScalingPolicy(max_step=3, cooldown_seconds=300, verify_max_polls=10)
+LIMITS = ScalingPolicy(max_step=3, cooldown_seconds=300, verify_timeout_seconds=600)
 
 
 class TestBounds:
@@ -53,7 +53,7 @@ class TestBounds:
         assert "below the minimum 1" in check.reason
 
     def test_policy_ceiling_tighter_than_resource(self) -> None:
-        limits = ScalingPolicy(max_step=3, cooldown_seconds=0, verify_max_polls=5, max_capacity=6)
+        limits = ScalingPolicy(max_step=3, cooldown_seconds=0, verify_timeout_seconds=300, max_capacity=6)
         assert not guards.check_bounds(plan(5, 7), limits).passed
 
     def test_moving_back_towards_bounds_is_allowed(self) -> None:

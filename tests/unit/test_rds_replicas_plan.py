@@ -231,3 +231,50 @@ def test_scale_in_progress_done_when_gone() -> None:
     change = ChangeRecord(token="t", applied_at=datetime.now(UTC))
     a, _ = adapter(platform(replicas[0]))
     assert a.progress(RdsReplicasTarget(primary=PRIMARY), plan, change)[:2] == ("done", 1)
+
+
+def test_replica_settings_copy_what_a_replica_shares_with_its_primary() -> None:
+    from controlplane.resources.rds_replicas import replica_settings
+
+    primary = {
+        "VpcSecurityGroups": [{"VpcSecurityGroupId": "sg-app", "Status": "active"}],
+        "DBParameterGroups": [{"DBParameterGroupName": "sip-pg15"}],
+        "OptionGroupMemberships": [{"OptionGroupName": "default:postgres-15"}],
+        "Endpoint": {"Address": "x", "Port": 5432},
+        "StorageType": "gp3",
+        "Iops": 3000,
+        "StorageThroughput": 125,
+        "MaxAllocatedStorage": 500,
+        "MonitoringInterval": 60,
+        "MonitoringRoleArn": "arn:aws:iam::1:role/mon",
+        "PerformanceInsightsEnabled": True,
+        "PerformanceInsightsKMSKeyId": "arn:aws:kms:us-east-1:1:key/k",
+        "PerformanceInsightsRetentionPeriod": 7,
+        "EnabledCloudwatchLogsExports": ["postgresql"],
+        "IAMDatabaseAuthenticationEnabled": True,
+        "CACertificateIdentifier": "rds-ca-rsa2048-g1",
+        "KmsKeyId": "arn:aws:kms:us-east-1:1:key/k",
+        "DBSubnetGroup": {"DBSubnetGroupName": "sip"},
+    }
+    settings = replica_settings(primary)
+    assert settings == {
+        "VpcSecurityGroupIds": ["sg-app"],
+        "DBParameterGroupName": "sip-pg15",
+        "OptionGroupName": "default:postgres-15",
+        "Port": 5432,
+        "StorageType": "gp3",
+        "Iops": 3000,
+        "StorageThroughput": 125,
+        "MaxAllocatedStorage": 500,
+        "CACertificateIdentifier": "rds-ca-rsa2048-g1",
+        "EnableIAMDatabaseAuthentication": True,
+        "MonitoringInterval": 60,
+        "MonitoringRoleArn": "arn:aws:iam::1:role/mon",
+        "EnablePerformanceInsights": True,
+        "PerformanceInsightsKMSKeyId": "arn:aws:kms:us-east-1:1:key/k",
+        "PerformanceInsightsRetentionPeriod": 7,
+        "EnableCloudwatchLogsExports": ["postgresql"],
+    }
+    # Same-region replicas may not name a subnet group (DBSubnetGroupNotAllowedFault) and use the
+    # source's storage key: neither is passed.
+    assert "DBSubnetGroupName" not in settings and "KmsKeyId" not in settings

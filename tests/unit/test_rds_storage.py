@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from controlplane.config import load_policy
 from controlplane.models.scale import ScaleRequest
 from controlplane.resources import adapter_for
@@ -41,7 +42,18 @@ def checks(desired: int, **instance: Any) -> dict[str, str]:
 
 def test_read_maps_storage_to_capacity() -> None:
     state = adapter_for("rds_storage", lambda service: FakeRds()).read(RdsStorageTarget.model_validate(TARGET))
-    assert (state.capacity, state.min_capacity, state.max_capacity, state.ready) == (100, 100, 500, True)
+    # MaxAllocatedStorage 500: the ceiling keeps it 10% above the allocated size (RDS refuses less).
+    assert (state.capacity, state.min_capacity, state.max_capacity, state.ready) == (100, 100, 454, True)
+
+
+@pytest.mark.parametrize(("max_allocated", "ceiling"), [(500, 454), (110, 100), (111, 100), (1100, 1000), (100, 100)])
+def test_storage_ceiling_stays_ten_percent_below_the_maximum(max_allocated: int, ceiling: int) -> None:
+    """USER_PIOPS.Autoscaling: "set the maximum storage threshold to at least 10% more than the current
+    allocated storage" - so the control plane never asks for more than MaxAllocatedStorage / 1.1."""
+    from controlplane.resources.rds_storage import storage_ceiling
+
+    assert storage_ceiling(max_allocated, 100) == ceiling
+    assert storage_ceiling(max_allocated, 100) * 11 <= max(max_allocated, 110) * 10
 
 
 def test_twenty_percent_growth_passes() -> None:

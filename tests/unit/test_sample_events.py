@@ -1,8 +1,10 @@
-"""Every sample event still matches the model of what receives it (sam local invoke -e uses them)."""
+"""Every sample event still matches the model of what receives it (sam local invoke -e uses them),
+and the Scale task samples still have the shape a fresh sandbox execution gives each task."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from controlplane import scaling
@@ -11,9 +13,7 @@ from controlplane.remediation.finish import RemediationState
 
 from tests.conftest import EVENTS, load_event
 
-TASK_STATES = sorted(
-    path for name in ("acquire_lock", "apply_scaling", "check_scaling") for path in (EVENTS / name).glob("*.json")
-)
+TASK_SAMPLES = sorted((EVENTS / "change_scaling").glob("*.json")) + sorted((EVENTS / "check_scaling").glob("*.json"))
 
 
 @pytest.mark.parametrize("path", sorted((EVENTS / "scale").glob("*.json")), ids=lambda p: p.stem)
@@ -26,18 +26,45 @@ def test_scale_workflow_inputs(path: Path) -> None:
         assert scaling.parse_request(raw, "sample").resource.kind
 
 
-@pytest.mark.parametrize("path", TASK_STATES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_scale_task_states(path: Path) -> None:
-    state = ScaleState.model_validate(load_event(f"{path.parent.name}/{path.name}"))
-    assert state.request is not None and state.plan is not None
+@pytest.mark.parametrize("path", TASK_SAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_scale_task_samples_name_their_task_and_state(path: Path) -> None:
+    event = load_event(f"{path.parent.name}/{path.name}")
+    assert event["task"] == path.stem
+    if path.stem == "plan":
+        assert scaling.parse_request(event["input"], event["execution"]).resource.kind == "nodegroup"
+    else:
+        state = ScaleState.model_validate(event["state"])
+        assert state.request is not None and state.plan is not None and state.plan.lease_key
 
 
-@pytest.mark.parametrize("name", ["release_lock", "record_outcome"])
-def test_scale_envelopes(name: str) -> None:
-    for path in (EVENTS / name).glob("*.json"):
-        event = load_event(f"{name}/{path.name}")
-        assert ScaleState.model_validate(event["state"]).plan is not None
-        assert event["execution"]
+def test_record_sample() -> None:
+    event = load_event("record_outcome/nodegroup.json")
+    assert ScaleState.model_validate(event["state"]).plan is not None
+    assert event["execution"] and event["started_at"]
+
+
+def _shape(value: Any) -> Any:
+    """The keys of a JSON value, recursively (values vary from run to run: times, tokens)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value[:1]]
+    return type(value).__name__ if value is not None else None
+
+
+@pytest.mark.sandbox
+def test_scale_samples_are_what_a_fresh_execution_sends() -> None:
+    """Regenerate with ``python -m cpctl.sandbox.samples`` when a task's input changes."""
+    from cpctl.sandbox.samples import capture
+
+    fresh = capture()
+    committed = {
+        f"{path.parent.name}/{path.name}": load_event(f"{path.parent.name}/{path.name}")
+        for path in [*TASK_SAMPLES, EVENTS / "record_outcome" / "nodegroup.json"]
+    }
+    assert sorted(fresh) == sorted(committed)
+    for name, event in fresh.items():
+        assert _shape(event) == _shape(committed[name]), f"events/{name} is stale"
 
 
 def test_remediation_samples() -> None:

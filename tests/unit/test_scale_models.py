@@ -87,15 +87,18 @@ class TestPolicy:
     @pytest.mark.parametrize(
         ("change", "fragment"),
         [
-            ({"scaling": {"toaster": {"max_step": 1, "cooldown_seconds": 0, "verify_max_polls": 1}}}, "toaster"),
-            ({"scaling": {"nodegroup": {"max_step": 0, "cooldown_seconds": 0, "verify_max_polls": 1}}}, "max_step"),
+            ({"scaling": {"toaster": {"max_step": 1, "cooldown_seconds": 0, "verify_timeout_seconds": 60}}}, "toaster"),
+            (
+                {"scaling": {"nodegroup": {"max_step": 0, "cooldown_seconds": 0, "verify_timeout_seconds": 60}}},
+                "max_step",
+            ),
             (
                 {
                     "scaling": {
                         "nodegroup": {
                             "max_step": 1,
                             "cooldown_seconds": 0,
-                            "verify_max_polls": 1,
+                            "verify_timeout_seconds": 60,
                             "min_capacity": 5,
                             "max_capacity": 2,
                         }

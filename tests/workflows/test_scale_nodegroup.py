@@ -18,8 +18,14 @@ def desired(sandbox: Any, nodegroup: str) -> int:
     return int(sandbox.nodegroup(nodegroup)["scalingConfig"]["desiredSize"])
 
 
-def invocations(execution: str, function: str) -> int:
-    return sum(1 for i in REGISTRY.invocations if i["execution"] == execution and i["function"] == function)
+def invocations(execution: str, function: str, task: str | None = None) -> int:
+    return sum(
+        1
+        for i in REGISTRY.invocations
+        if i["execution"] == execution
+        and i["function"] == function
+        and (task is None or (isinstance(i["event"], dict) and i["event"].get("task") == task))
+    )
 
 
 def test_scale_up_waits_until_active_and_records_everywhere(sandbox: Any) -> None:
@@ -47,7 +53,7 @@ def test_dry_run_returns_the_plan_and_changes_nothing(sandbox: Any) -> None:
     assert report.outcome == "DryRun"
     assert report.output is not None
     assert (report.output["plan"]["current"], report.output["plan"]["desired"]) == (3, 5)
-    assert "AcquireLock" not in report.states_entered
+    assert "AcquireLease" not in report.states_entered
     assert report.calls("UpdateNodegroupConfig") == 0
     assert desired(sandbox, "general") == 3
     assert sandbox.notifications() == []  # dev policy: dry runs are not notified
@@ -84,7 +90,7 @@ def test_second_change_inside_the_cooldown_is_blocked(sandbox: Any) -> None:
 def test_no_change_ends_without_a_lock(sandbox: Any) -> None:
     report = sandbox.run(SCALE, nodegroup_request("sip-dev", "general", "already there", desired=3))
     assert report.outcome == "NoChange"
-    assert "AcquireLock" not in report.states_entered
+    assert "AcquireLease" not in report.states_entered
 
 
 def test_stuck_node_group_times_out_releases_the_lock_and_notifies(sandbox: Any) -> None:
@@ -92,9 +98,9 @@ def test_stuck_node_group_times_out_releases_the_lock_and_notifies(sandbox: Any)
     report = sandbox.run(SCALE, load_event("scale/nodegroup_scale_up.json"))
     assert report.status == "FAILED"
     assert report.error == "VerifyTimeout"
-    assert "still UPDATING after 40 polls" in (report.cause or "")
+    assert "(40 polls)" in (report.cause or "") and "still UPDATING after 1200s" in (report.cause or "")
     assert report.states_entered.count("CheckProgress") == 40  # verify_max_polls in policies/dev.json
-    assert "ReleaseLock" in report.states_entered
+    assert "ReleaseLease" in report.states_entered
     assert sandbox.lock_items() == []
     [note] = sandbox.notifications()
     assert "TimedOut" in note["Subject"]
@@ -116,7 +122,7 @@ def test_throttling_absorbed_by_client_retries(sandbox: Any) -> None:
     report = sandbox.run(SCALE, load_event("scale/nodegroup_scale_up.json"))
     assert report.outcome == "Succeeded"
     assert report.calls("UpdateNodegroupConfig") == 3  # two throttled attempts, then through
-    assert invocations(report.name, "ApplyScalingFunction") == 1
+    assert invocations(report.name, "ScaleChangeFunction", "apply") == 1
 
 
 def test_throttling_beyond_client_retries_is_retried_by_the_state_machine(sandbox: Any) -> None:
@@ -124,7 +130,8 @@ def test_throttling_beyond_client_retries_is_retried_by_the_state_machine(sandbo
     sandbox.state.inject("eks", "DescribeNodegroup", "ThrottlingException", times=0)
     report = sandbox.run(SCALE, load_event("scale/nodegroup_scale_up.json"))
     assert report.outcome == "Succeeded"
-    assert invocations(report.name, "ApplyScalingFunction") == 2  # ASL Retry on TransientAwsError
+    # Three attempts per invocation (controlplane.aws), then the ASL retries TransientAwsError.
+    assert invocations(report.name, "ScaleChangeFunction", "apply") == 3
     assert report.calls("UpdateNodegroupConfig") == 7
     assert desired(sandbox, "general") == 5
 
@@ -174,7 +181,7 @@ def test_malformed_input_fails_with_a_named_error_and_changes_nothing(sandbox: A
     assert report.cause  # the message names the problem
     for operation in MUTATING:
         assert report.calls(operation) == 0
-    assert "AcquireLock" not in report.states_entered
+    assert "AcquireLease" not in report.states_entered
     assert [a["status"] for a in sandbox.audit_items()] == ["Rejected"]
 
 
@@ -192,7 +199,11 @@ def test_request_overtaken_by_another_change_is_no_change_not_success(sandbox: A
     )
     change = scaling.apply_step(planned, store, pol, scaling.now_utc())
     assert change.already_applied and change.applied_by_other
-    progress = scaling.check_step(planned.model_copy(update={"change": change}), pol)
+    from controlplane.leases import DynamoLeaseStore
+
+    leases = DynamoLeaseStore(store.table_name, client=store.client)
+    scaling.acquire_lock_step(planned, leases, pol, scaling.now_utc())
+    progress = scaling.check_step(planned.model_copy(update={"change": change}), leases, pol, scaling.now_utc())
     outcome = scaling.outcome_of(
         planned.model_copy(update={"change": change, "progress": progress}), "slow", scaling.now_utc()
     )

@@ -99,7 +99,7 @@ def test_replica_stuck_in_creating_times_out_releases_lock_and_notifies() -> Non
         report = sandbox.run(SM, replicas_request(PRIMARY, "stuck", delta=1))
         assert report.status == "FAILED" and report.error == "VerifyTimeout", (report.error, report.cause)
         assert report.states_entered.count("CheckProgress") == 120  # verify_max_polls in dev.json
-        assert "ReleaseLock" in report.states_entered
+        assert "ReleaseLease" in report.states_entered
         assert sandbox.lock_items() == []
         messages = [n.get("Message", "") for n in sandbox.notifications()]
         assert any("TimedOut" in m for m in messages), messages
@@ -174,3 +174,43 @@ def test_two_concurrent_requests_apply_once() -> None:
         assert sorted(r.outcome for r in reports) == ["Blocked", "Succeeded"]
         assert replicas_of(sandbox, PRIMARY) == [f"{PRIMARY}-cp-1"]
         assert sandbox.lock_items() == []
+
+
+def _reader_records(sandbox: Sandbox) -> dict[str, str]:
+    zone = sandbox.platform_outputs["ReaderHostedZoneId"][1]
+    records = sandbox.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    return {r["SetIdentifier"]: r["ResourceRecords"][0]["Value"] for r in records if r.get("SetIdentifier")}
+
+
+def test_new_replicas_share_what_applications_need_and_join_the_reader_endpoint() -> None:
+    """Without the primary's VPC security groups RDS gives a replica the VPC's default group and
+    applications cannot connect; a replica missing from the reader endpoint serves nobody."""
+    with Sandbox() as sandbox:
+        up = sandbox.run(SM, replicas_request(PRIMARY, "more reads", desired=1))
+        assert up.outcome == "Succeeded", up.reason
+        assert up.states_entered.index("Finalize") > up.states_entered.index("CheckProgress")
+        primary, replica = _instance(sandbox, PRIMARY), _instance(sandbox, f"{PRIMARY}-cp-1")
+        for setting in ("VpcSecurityGroups", "DBParameterGroups", "MaxAllocatedStorage", "StorageType"):
+            assert replica[setting] == primary[setting], setting
+        assert (replica["MonitoringInterval"], replica["MonitoringRoleArn"]) == (60, primary["MonitoringRoleArn"])
+        assert replica["EnabledCloudwatchLogsExports"] == primary["EnabledCloudwatchLogsExports"]
+        assert _reader_records(sandbox) == {f"{PRIMARY}-cp-1": replica["Endpoint"]["Address"]}
+
+        expire_cooldown(sandbox, "rds_replicas", PRIMARY)
+        down = sandbox.run(SM, replicas_request(PRIMARY, "fewer reads", desired=0))
+        assert down.outcome == "Succeeded", down.reason
+        # Withdrawn first, then the record's TTL waited, then deleted.
+        order = down.states_entered
+        assert order.index("Prepare") < order.index("WaitPrepared") < order.index("Apply")
+        assert _reader_records(sandbox) == {}
+        assert replicas_of(sandbox, PRIMARY) == []
+
+
+def test_without_a_reader_endpoint_a_scale_out_is_refused() -> None:
+    with Sandbox() as sandbox:
+        from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+
+        # As a deployment whose Terraform publishes no reader endpoint would run.
+        for function in REGISTRY.functions.values():
+            function.environment["READER_RECORD_NAME"] = ""
+        _blocked(sandbox, replicas_request(PRIMARY, "more reads", desired=1), "reader_endpoint")

@@ -1,9 +1,13 @@
 """The one place boto3 clients are made.
 
 Every client gets the same botocore Config: adaptive retries (client-side rate
-limiting when AWS throttles), bounded connect/read timeouts well under the
-Lambda timeout, and a user agent that names the control plane in CloudTrail.
-Clients are cached per (service, region) because Lambda reuses the process.
+limiting when AWS throttles), bounded connect/read timeouts, and a user agent
+that names the control plane in CloudTrail. The worst case of one call, every
+attempt timing out plus the back-off between them (``worst_case_call_seconds``),
+stays well under the Lambda timeout (checked against template.yaml by a test),
+so a slow AWS ends in a handled error the state machine retries, not a timeout
+in the middle of a change. Clients are cached per (service, region) because
+Lambda reuses the process.
 """
 
 from __future__ import annotations
@@ -19,8 +23,24 @@ if TYPE_CHECKING:
 _LOCK = threading.Lock()
 
 
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 8
+DEFAULT_MAX_ATTEMPTS = 3
+# botocore's retry back-off before attempt n+1 is at most min(20, 2**(n-1)) seconds (standard/adaptive).
+_MAX_BACKOFF_SECONDS = 20
+
+
 def _max_attempts() -> int:
-    return int(os.environ.get("CONTROLPLANE_AWS_MAX_ATTEMPTS", "4"))
+    return int(os.environ.get("CONTROLPLANE_AWS_MAX_ATTEMPTS", str(DEFAULT_MAX_ATTEMPTS)))
+
+
+def worst_case_call_seconds(max_attempts: int | None = None) -> float:
+    """How long one call can take at worst: every attempt connects and reads to its timeout, plus the
+    longest back-off between attempts (adaptive mode's rate limiter aside)."""
+    attempts = max_attempts or _max_attempts()
+    per_attempt = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+    backoff = sum(min(_MAX_BACKOFF_SECONDS, 1 << (n - 1)) for n in range(1, attempts))
+    return float(attempts * per_attempt + backoff)
 
 
 @cache
@@ -28,9 +48,10 @@ def _config(max_attempts: int) -> Config:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=20,
+        # total_max_attempts counts the first attempt too (max_attempts would count retries only).
+        retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
         user_agent_extra="sip-controlplane",
     )
 

@@ -23,6 +23,16 @@ from controlplane.models.outcome import OutcomeStatus
 
 POLICY_DIR = Path(__file__).parent / "policies"
 
+# Limits that tie the policy to the Scale state machine (tests/infra checks them against the ASL and
+# the template): the longest verify must fit the execution's TimeoutSeconds, and a lease must outlive
+# the longest gap between two renewals (one Wait of at most the largest poll interval, then the
+# slowest lease-renewing task with all its retries and timeouts).
+MAX_COOLDOWN_SECONDS = 86_400
+MAX_VERIFY_SECONDS = 3 * 3600
+MAX_POLL_INTERVAL_SECONDS = 300
+WORST_TASK_SECONDS = 1_200
+LEASE_RENEWAL_GAP_SECONDS = MAX_POLL_INTERVAL_SECONDS + WORST_TASK_SECONDS
+
 
 class Settings(Model):
     """Where the control plane keeps its state and sends its news (from the Lambda environment)."""
@@ -97,8 +107,10 @@ class ScalingPolicy(Model):
 
     # Units are the kind's (nodes, replicas, shards, GiB of storage): RDS storage steps reach thousands.
     max_step: int = Field(ge=1, le=65_536)
-    cooldown_seconds: int = Field(ge=0, le=86_400)
-    verify_max_polls: int = Field(ge=1, le=1_000)
+    cooldown_seconds: int = Field(ge=0, le=MAX_COOLDOWN_SECONDS)
+    # How long verification may take before the change is reported TimedOut (a time, not a number of
+    # polls: the poll interval is a deploy parameter, and the verify must fit the execution's timeout).
+    verify_timeout_seconds: int = Field(ge=60, le=MAX_VERIFY_SECONDS)
     min_capacity: int | None = Field(default=None, ge=0)
     max_capacity: int | None = Field(default=None, ge=0)
     replica_lag_max_seconds: float | None = Field(default=None, gt=0, le=3_600)
@@ -185,7 +197,8 @@ class Policy(Model):
     scaling: dict[str, ScalingPolicy]
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)
     circuit_breaker: CircuitBreaker
-    lock_ttl_seconds: int = Field(ge=60, le=43_200)
+    # Renewed on every verify poll; must outlive the longest gap between two renewals.
+    lock_ttl_seconds: int = Field(ge=LEASE_RENEWAL_GAP_SECONDS, le=43_200)
     protection_tag: str = "controlplane:protected"
     notify_on: list[OutcomeStatus] = Field(
         default_factory=lambda: [

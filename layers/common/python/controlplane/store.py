@@ -14,6 +14,7 @@ an in-memory one for unit tests, as Powertools' idempotency persistence does. Le
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -127,6 +128,10 @@ class StateStore(ABC):
         self.put_mark(ChangeMark(key=key, changed_at=at, execution=execution))
 
     @abstractmethod
+    def forget_mark(self, key: str, execution: str) -> None:
+        """Delete ``key``'s mark if ``execution`` wrote it (an intent whose change AWS refused)."""
+
+    @abstractmethod
     def record_intent(self, mark: ChangeMark, lease_key: str, owner: str, lease_ttl_seconds: int) -> None:
         """Write ``mark`` (status ``applying``) and renew the lease in one transaction, before the AWS call.
 
@@ -189,6 +194,16 @@ class DynamoStateStore(DynamoTable, StateStore):
 
     def put_mark(self, mark: ChangeMark) -> None:
         self.call("put_item", TableName=self.table_name, Item=_mark_item(mark))
+
+    def forget_mark(self, key: str, execution: str) -> None:
+        with contextlib.suppress(ConditionFailed):
+            self.call(
+                "delete_item",
+                TableName=self.table_name,
+                Key={"pk": {"S": f"CHANGE#{key}"}, "sk": {"S": "LAST"}},
+                ConditionExpression="execution = :execution",
+                ExpressionAttributeValues={":execution": {"S": execution}},
+            )
 
     def record_intent(self, mark: ChangeMark, lease_key: str, owner: str, lease_ttl_seconds: int) -> None:
         from controlplane.leases import DynamoLeaseStore
@@ -273,6 +288,10 @@ class InMemoryStateStore(StateStore):
 
     def put_mark(self, mark: ChangeMark) -> None:
         self.marks[mark.key] = mark
+
+    def forget_mark(self, key: str, execution: str) -> None:
+        if key in self.marks and self.marks[key].execution == execution:
+            del self.marks[key]
 
     def record_intent(self, mark: ChangeMark, lease_key: str, owner: str, lease_ttl_seconds: int) -> None:
         with self._lock:

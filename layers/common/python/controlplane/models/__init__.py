@@ -9,6 +9,7 @@ from controlplane.models.errors import (
     LeaseLost,
     LockHeld,
     PlanStale,
+    ResourceBusy,
     ResourceNotFound,
     TransientAwsError,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "LeaseLost",
     "LockHeld",
     "PlanStale",
+    "ResourceBusy",
     "ResourceNotFound",
     "TransientAwsError",
 ]

@@ -41,6 +41,11 @@ class GuardRefused(ControlPlaneError):
     """A guard re-checked under the lock refused the change (cooldown began, breaker tripped)."""
 
 
+class ResourceBusy(ControlPlaneError):
+    """AWS refused the change because another change of the resource is under way; nothing changed.
+    Retried by the state machine after a while, then Blocked."""
+
+
 class PlanStale(ControlPlaneError):
     """The resource changed between plan and apply; applying the plan could overshoot."""
 

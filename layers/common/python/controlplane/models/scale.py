@@ -144,6 +144,23 @@ class Progress(Model):
     detail: str = ""
 
 
+class Prepared(Model):
+    """What the prepare task did before the change, and how long to wait before applying it."""
+
+    wait_seconds: int = Field(default=0, ge=0, le=300)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Observation(Model):
+    """The resource as read once after a step failed: the record says where it is now."""
+
+    observed: int | None = None
+    status: str = "unknown"
+    # The intent of this execution was written before the failure: the AWS call may have been made.
+    intent_recorded: bool = False
+    detail: str = ""
+
+
 class StepError(LenientModel):
     """The ``{"Error", "Cause"}`` object a Catch puts into the state."""
 
@@ -159,11 +176,14 @@ class ScaleState(LenientModel):
     decision: GuardDecision | None = None
     # Set by the plan task: go on to lock and apply (a change, allowed, not a dry run)?
     proceed: bool = False
-    # Seconds between progress polls: the PollIntervalSeconds substitution (0 in the sandbox).
-    poll_seconds: int = Field(default=30, ge=0, le=3600)
+    # Seconds between progress polls: the PollIntervalSeconds substitution (instant waits in the sandbox).
+    poll_seconds: int = Field(default=30, ge=1, le=300)
     lock: Lease | None = None
+    prepared: Prepared | None = None
     change: ChangeRecord | None = None
     progress: Progress | None = None
+    finalized: dict[str, Any] | None = None
+    observation: Observation | None = None
     error: StepError | None = None
 
 

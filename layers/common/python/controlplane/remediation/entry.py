@@ -32,8 +32,8 @@ from controlplane.remediation.policy import ActionType, RemediationPolicy, Rule,
 from controlplane.remediation.store import Admission, DynamoRemediationStore, NotAdmitted, RemediationStore
 from controlplane.store import DynamoStateStore, StateStore
 
-# A claim outlives the longest Remediation run (the Scale workflow's 3 h timeout plus margin).
-INFLIGHT_SECONDS = 4 * 3600
+# A claim outlives the longest Remediation run (its 5.5 h timeout, which exceeds the Scale workflow's 5 h).
+INFLIGHT_SECONDS = 6 * 3600
 STATS_WINDOW_SECONDS = 3600
 
 DecisionStatus = Literal["Admitted", "Suppressed", "Ignored", "Rejected"]

@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 
 from controlplane import aws
 from controlplane.config import Policy
-from controlplane.models.errors import ApplyFailed, ResourceNotFound, TransientAwsError
+from controlplane.models.errors import ApplyFailed, ResourceBusy, ResourceNotFound, TransientAwsError
 from controlplane.models.scale import (
     ChangeRecord,
     GuardCheck,
+    Prepared,
     ProgressState,
     ResourceState,
     ResourceTarget,
@@ -27,6 +28,12 @@ from controlplane.models.scale import (
 )
 
 ClientFactory = Callable[[str], Any]
+# An IAM grant as the template writes it: (action, resource), the resource in Fn::Sub syntax over the
+# template's parameters ("*" where the action allows no resource-level permission).
+Grant = tuple[str, str]
+ARN = "arn:${AWS::Partition}"
+DB_ANY = f"{ARN}:rds:${{AWS::Region}}:${{AWS::AccountId}}:db:*"
+DB_PRIMARY = f"{ARN}:rds:${{AWS::Region}}:${{AWS::AccountId}}:db:${{RdsPrimaryIdentifier}}"
 
 
 class ScalableResource(ABC):
@@ -34,10 +41,14 @@ class ScalableResource(ABC):
 
     kind: ClassVar[str]
     target_model: ClassVar[type[ResourceTarget]]
-    # The IAM actions this adapter calls, by phase; tests check the template grants exactly these.
-    iam_actions: ClassVar[dict[str, tuple[str, ...]]]
+    # The IAM grants this adapter needs, by phase ("read": plan, apply and observe; "guard": plan;
+    # "apply": prepare, apply and finalize; "verify": check). tests/infra checks that the template
+    # grants exactly these, actions and resources, to the functions that run each phase.
+    iam: ClassVar[dict[str, tuple[Grant, ...]]]
     # AWS error codes meaning "this resource does not exist".
     not_found_codes: ClassVar[frozenset[str]] = frozenset()
+    # AWS error codes meaning "another change of this resource is under way; nothing was changed".
+    busy_codes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, clients: ClientFactory = aws.client) -> None:
         self._clients = clients
@@ -72,6 +83,11 @@ class ScalableResource(ABC):
         """Guards only this kind has (backups on, cluster mode, memory headroom). None by default."""
         return []
 
+    def prepare(self, target: Any, plan: ScalePlan) -> Prepared:
+        """What must happen before ``apply`` (e.g. withdraw replicas from the reader endpoint) and how
+        many seconds the state machine waits before applying. Idempotent. Nothing by default."""
+        return Prepared()
+
     @abstractmethod
     def apply(self, target: Any, plan: ScalePlan, token: str) -> ChangeRecord:
         """Start the change. Idempotent for one token: a repeat must not change twice."""
@@ -84,6 +100,10 @@ class ScalableResource(ABC):
         call it stale. Apply must be idempotent per item for this. Default: one call, all or nothing.
         """
         return False
+
+    def finalize(self, target: Any, plan: ScalePlan, change: ChangeRecord) -> dict[str, Any]:
+        """What must follow a verified change (e.g. publish new replicas). Idempotent. Nothing by default."""
+        return {}
 
     @abstractmethod
     def progress(self, target: Any, plan: ScalePlan, change: ChangeRecord) -> tuple[ProgressState, int, str, str]:
@@ -131,6 +151,8 @@ class ScalableResource(ABC):
             return TransientAwsError(f"{action}: AWS answered {code or type(exc).__name__}")
         if code is None:
             return exc
+        if code in self.busy_codes:
+            return ResourceBusy(f"{action}: another change is under way ({code})")
         if code in self.not_found_codes:
             return ResourceNotFound(f"{action}: {self.kind} not found ({code})")
         return ApplyFailed(f"{action}: AWS refused with {code}")

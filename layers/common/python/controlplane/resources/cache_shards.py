@@ -29,7 +29,7 @@ from pydantic import Field
 
 from controlplane import aws, leases
 from controlplane.config import Policy
-from controlplane.models.errors import InvalidRequest, PlanStale
+from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import (
     ChangeRecord,
     GuardCheck,
@@ -40,7 +40,7 @@ from controlplane.models.scale import (
     ScaleRequest,
 )
 from controlplane.resources import register
-from controlplane.resources.base import ScalableResource
+from controlplane.resources.base import ARN, ScalableResource
 
 _GROUP_ID = r"^[A-Za-z](?:-?[A-Za-z0-9])*$"
 Dimension = Literal["shards", "replicas_per_shard"]
@@ -49,6 +49,9 @@ MAX_REPLICAS_PER_SHARD = 5
 NODES_PER_CLUSTER = 90
 MEMORY_WINDOW = timedelta(minutes=5)
 _FAILED = frozenset({"create-failed", "deleting", "deleted"})
+
+
+GROUP = f"{ARN}:elasticache:${{AWS::Region}}:${{AWS::AccountId}}:replicationgroup:${{CacheReplicationGroupId}}"
 
 
 class CacheShardsTarget(ResourceTarget):
@@ -76,16 +79,17 @@ def _capacity(dimension: str, shards: list[dict[str, Any]]) -> int:
 class CacheShardsAdapter(ScalableResource):
     kind = "cache_shards"
     target_model = CacheShardsTarget
-    iam_actions = {
-        "read": ("elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource"),
-        "guard": ("cloudwatch:GetMetricData",),
+    iam = {
+        "read": (("elasticache:DescribeReplicationGroups", GROUP), ("elasticache:ListTagsForResource", GROUP)),
+        "guard": (("cloudwatch:GetMetricData", "*"),),
         "apply": (
-            "elasticache:ModifyReplicationGroupShardConfiguration",
-            "elasticache:IncreaseReplicaCount",
-            "elasticache:DecreaseReplicaCount",
+            ("elasticache:ModifyReplicationGroupShardConfiguration", GROUP),
+            ("elasticache:IncreaseReplicaCount", GROUP),
+            ("elasticache:DecreaseReplicaCount", GROUP),
         ),
     }
     not_found_codes = frozenset({"ReplicationGroupNotFoundFault"})
+    busy_codes = frozenset({"InvalidReplicationGroupState"})
 
     def _group(self, target: CacheShardsTarget, action: str) -> dict[str, Any]:
         try:
@@ -243,8 +247,6 @@ class CacheShardsAdapter(ScalableResource):
                 return ChangeRecord(
                     token=token, applied_at=datetime.now(UTC), already_applied=True, details={"operation": operation}
                 )
-            if code == "InvalidReplicationGroupState":
-                raise PlanStale(f"{group_id} is busy with another change ({operation} refused)") from None
             raise self.translate(exc, f"{operation} on {group_id}") from None
         details = {k: v for k, v in request.items() if k != "ReplicationGroupId"}
         return ChangeRecord(token=token, applied_at=datetime.now(UTC), details={"operation": operation, **details})

@@ -12,10 +12,13 @@ from controlplane.config import managed_nodegroups
 from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import ChangeRecord, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
-from controlplane.resources.base import ScalableResource
+from controlplane.resources.base import ARN, ScalableResource
 
 _EKS_NAME = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
 _FAILED_STATUSES = frozenset({"CREATE_FAILED", "DELETE_FAILED", "DEGRADED", "DELETING"})
+
+
+NODEGROUP = f"{ARN}:eks:${{AWS::Region}}:${{AWS::AccountId}}:nodegroup/${{ClusterName}}/*/*"
 
 
 class NodegroupTarget(ResourceTarget):
@@ -36,8 +39,13 @@ class NodegroupTarget(ResourceTarget):
 class NodegroupAdapter(ScalableResource):
     kind = "nodegroup"
     target_model = NodegroupTarget
-    iam_actions = {"read": ("eks:DescribeNodegroup",), "apply": ("eks:UpdateNodegroupConfig",)}
+    iam = {
+        "read": (("eks:DescribeNodegroup", NODEGROUP),),
+        "apply": (("eks:UpdateNodegroupConfig", NODEGROUP),),
+    }
     not_found_codes = frozenset({"ResourceNotFoundException"})
+    # EKS: "an update is already in progress" (UpdateNodegroupConfig while another update runs).
+    busy_codes = frozenset({"ResourceInUseException"})
 
     def _describe(self, target: NodegroupTarget, action: str) -> dict[str, object]:
         try:

@@ -7,13 +7,24 @@ Terraform owns the baseline: every replica *not* tagged ``ManagedBy=controlplane
 - Scale out creates ``<primary>-cp-<n>`` (lowest free ``n``; deterministic, so a repeated create
   answers DBInstanceAlreadyExists, which is success), with the primary's instance class unless
   the target names one, in the availability zones of the primary's subnet group that hold the
-  fewest instances, tagged ``ManagedBy=controlplane`` and with the requester. Encryption and the
-  KMS key are the source's: a same-region replica always inherits them (KmsKeyId must not be given).
+  fewest instances, tagged ``ManagedBy=controlplane`` and with the requester. A replica shares what
+  applications and operators rely on with its primary (``replica_settings``): its VPC security groups
+  (without them RDS applies the VPC's default group and applications cannot connect), parameter and
+  option groups, port, storage type/IOPS/throughput and MaxAllocatedStorage, enhanced monitoring,
+  Performance Insights (with its KMS key), IAM authentication, log exports, CA certificate. The
+  subnet group and storage encryption key are inherited (a same-region replica may not name them).
   Done when every new replica is ``available`` and its ``ReplicaLag`` (CloudWatch AWS/RDS, Maximum
-  per minute over the last few minutes) is below the policy's ``replica_lag_max_seconds``.
+  per minute over the last few minutes) is below the policy's ``replica_lag_max_seconds``; then
+  Finalize publishes it in the reader endpoint.
 - Scale in deletes control-plane replicas only, newest first (InstanceCreateTime), never one that is
   itself a replication source (cascading replicas), with SkipFinalSnapshot (required for replicas).
-  Done when each is gone (DBInstanceNotFound / no longer listed).
+  Prepare first withdraws them from the reader endpoint and the workflow waits the record's TTL, so
+  clients stop using a replica before it goes. Done when each is gone (DBInstanceNotFound).
+
+Reader endpoint (docs/adr/0003-scaling-core-hardening.md): a Route 53 weighted CNAME record set in
+the platform's private zone, one record per replica (SetIdentifier = the replica id, equal weights),
+so applications reading from ``READER_RECORD_NAME`` spread over every replica, new ones included.
+Without a configured zone a scale-out is refused: a replica nobody reads from adds only cost.
 """
 
 from __future__ import annotations
@@ -31,14 +42,15 @@ from controlplane.models.errors import ApplyFailed, InvalidRequest, ResourceNotF
 from controlplane.models.scale import (
     ChangeRecord,
     GuardCheck,
+    Prepared,
     ProgressState,
     ResourceState,
     ResourceTarget,
     ScalePlan,
     ScaleRequest,
 )
-from controlplane.resources import register
-from controlplane.resources.base import ScalableResource
+from controlplane.resources import reader_endpoint, register
+from controlplane.resources.base import ARN, DB_ANY, DB_PRIMARY, ScalableResource
 
 # RDS identifiers: a letter, then letters, digits and single hyphens; 63 at most. The primary leaves
 # room for the "-cp-NN" suffix of its replicas.
@@ -61,6 +73,11 @@ _FAILED = frozenset(
     }
 )
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+
+
+RDS = f"{ARN}:rds:${{AWS::Region}}:${{AWS::AccountId}}"
+REPLICAS = f"{DB_PRIMARY}-cp-*"
+ZONE = f"{ARN}:route53:::hostedzone/${{ReaderHostedZoneId}}"
 
 
 class RdsReplicasTarget(ResourceTarget):
@@ -89,6 +106,53 @@ def _is_managed(tags: dict[str, str]) -> bool:
     return tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
 
 
+def replica_settings(primary: dict[str, Any]) -> dict[str, Any]:
+    """What a new read replica must share with its primary, as CreateDBInstanceReadReplica parameters.
+
+    Only settings the primary has are passed (an absent one keeps RDS's default). Not passed: the
+    subnet group (a same-region replica may not name one: DBSubnetGroupNotAllowedFault) and the
+    storage KmsKeyId (a same-region replica uses its source's key).
+    """
+    settings: dict[str, Any] = {}
+    groups = [
+        str(g["VpcSecurityGroupId"]) for g in primary.get("VpcSecurityGroups") or [] if g.get("VpcSecurityGroupId")
+    ]
+    if groups:
+        settings["VpcSecurityGroupIds"] = groups
+    parameter_groups = primary.get("DBParameterGroups") or []
+    if parameter_groups and parameter_groups[0].get("DBParameterGroupName"):
+        settings["DBParameterGroupName"] = str(parameter_groups[0]["DBParameterGroupName"])
+    option_groups = primary.get("OptionGroupMemberships") or []
+    if option_groups and option_groups[0].get("OptionGroupName"):
+        settings["OptionGroupName"] = str(option_groups[0]["OptionGroupName"])
+    port = (primary.get("Endpoint") or {}).get("Port") or primary.get("DbInstancePort")
+    if port:
+        settings["Port"] = int(port)
+    for source, target in (
+        ("StorageType", "StorageType"),
+        ("Iops", "Iops"),
+        ("StorageThroughput", "StorageThroughput"),
+        ("MaxAllocatedStorage", "MaxAllocatedStorage"),
+        ("CACertificateIdentifier", "CACertificateIdentifier"),
+        ("AutoMinorVersionUpgrade", "AutoMinorVersionUpgrade"),
+        ("IAMDatabaseAuthenticationEnabled", "EnableIAMDatabaseAuthentication"),
+    ):
+        if primary.get(source) is not None:
+            settings[target] = primary[source]
+    if int(primary.get("MonitoringInterval") or 0) > 0 and primary.get("MonitoringRoleArn"):
+        settings["MonitoringInterval"] = int(primary["MonitoringInterval"])
+        settings["MonitoringRoleArn"] = str(primary["MonitoringRoleArn"])
+    if primary.get("PerformanceInsightsEnabled"):
+        settings["EnablePerformanceInsights"] = True
+        if primary.get("PerformanceInsightsKMSKeyId"):
+            settings["PerformanceInsightsKMSKeyId"] = str(primary["PerformanceInsightsKMSKeyId"])
+        if primary.get("PerformanceInsightsRetentionPeriod"):
+            settings["PerformanceInsightsRetentionPeriod"] = int(primary["PerformanceInsightsRetentionPeriod"])
+    if primary.get("EnabledCloudwatchLogsExports"):
+        settings["EnableCloudwatchLogsExports"] = list(primary["EnabledCloudwatchLogsExports"])
+    return settings
+
+
 def _iso(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value or "")
 
@@ -97,10 +161,24 @@ def _iso(value: Any) -> str:
 class RdsReplicasAdapter(ScalableResource):
     kind = "rds_replicas"
     target_model = RdsReplicasTarget
-    iam_actions = {
-        "read": ("rds:DescribeDBInstances",),
-        "apply": ("rds:CreateDBInstanceReadReplica", "rds:AddTagsToResource", "rds:DeleteDBInstance"),
-        "verify": ("cloudwatch:GetMetricData",),
+    iam = {
+        "read": (("rds:DescribeDBInstances", DB_ANY),),
+        "apply": (
+            # Authorized on the source, the new replica, and the groups it inherits (og, pg, subgrp).
+            ("rds:CreateDBInstanceReadReplica", DB_PRIMARY),
+            ("rds:CreateDBInstanceReadReplica", REPLICAS),
+            ("rds:CreateDBInstanceReadReplica", f"{RDS}:og:*"),
+            ("rds:CreateDBInstanceReadReplica", f"{RDS}:pg:*"),
+            ("rds:CreateDBInstanceReadReplica", f"{RDS}:subgrp:*"),
+            ("rds:AddTagsToResource", REPLICAS),
+            ("rds:DeleteDBInstance", REPLICAS),
+            ("kms:CreateGrant", "${RdsKmsKeyArn}"),
+            ("kms:DescribeKey", "${RdsKmsKeyArn}"),
+            ("iam:PassRole", "${RdsMonitoringRoleArn}"),
+            ("route53:ChangeResourceRecordSets", ZONE),
+            ("route53:ListResourceRecordSets", ZONE),
+        ),
+        "verify": (("cloudwatch:GetMetricData", "*"),),
     }
     not_found_codes = frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault"})
 
@@ -152,6 +230,7 @@ class RdsReplicasAdapter(ScalableResource):
         subnets = (primary.get("DBSubnetGroup") or {}).get("Subnets") or []
         zones = sorted({str(s["SubnetAvailabilityZone"]["Name"]) for s in subnets if s.get("SubnetAvailabilityZone")})
         status = str(primary.get("DBInstanceStatus", "unknown"))
+        endpoints = {r_id: str((found[r_id].get("Endpoint") or {}).get("Address", "")) for r_id in found}
         return ResourceState(
             resource_id=target.resource_id,
             capacity=len(live),
@@ -171,6 +250,8 @@ class RdsReplicasAdapter(ScalableResource):
                     z for z in (primary.get("AvailabilityZone"), primary.get("SecondaryAvailabilityZone")) if z
                 ],
                 "replicas": replicas,
+                "replica_settings": replica_settings(primary),
+                "endpoints": endpoints,
             },
         )
 
@@ -185,6 +266,7 @@ class RdsReplicasAdapter(ScalableResource):
         requester = _TAG_VALUE_UNSAFE.sub("_", f"{request.requester.type}:{request.requester.id}")[:256]
         details = {
             **plan.details,
+            "replica_settings": state.details.get("replica_settings", {}),
             "instance_class": target.instance_class or state.details.get("instance_class"),
             "tags": [
                 {"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]},
@@ -247,6 +329,17 @@ class RdsReplicasAdapter(ScalableResource):
                     name="backups", passed=False, reason="automated backups are off on the primary (retention 0)"
                 )
             )
+            reader = reader_endpoint.configured()
+            checks.append(
+                GuardCheck(name="reader_endpoint", passed=True, reason=f"new replicas join {reader.record_name}")
+                if reader is not None
+                else GuardCheck(
+                    name="reader_endpoint",
+                    passed=False,
+                    reason="no reader endpoint is configured (READER_HOSTED_ZONE_ID): a replica nobody reads from"
+                    " adds only cost",
+                )
+            )
             threshold = policy.for_kind(self.kind).replica_lag_max_seconds
             checks.append(
                 GuardCheck(name="replica_lag_policy", passed=True, reason=f"verify waits for lag < {threshold}s")
@@ -284,6 +377,37 @@ class RdsReplicasAdapter(ScalableResource):
             return bool(gone) and live.capacity == plan.current - len(gone)
         return False
 
+    # --- the reader endpoint ---------------------------------------------------------------------
+
+    def prepare(self, target: RdsReplicasTarget, plan: ScalePlan) -> Prepared:
+        """Before deleting replicas: withdraw them from the reader endpoint; wait its TTL."""
+        remove: list[str] = plan.details.get("remove", []) if plan.step < 0 else []
+        reader = reader_endpoint.configured()
+        if not remove or reader is None:
+            return Prepared()
+        try:
+            withdrawn = reader.withdraw(self.client("route53"), remove)
+        except Exception as exc:
+            raise self.translate(exc, f"withdraw {', '.join(remove)} from {reader.record_name}") from None
+        return Prepared(wait_seconds=reader.ttl_seconds if withdrawn else 0, details={"withdrawn": withdrawn})
+
+    def finalize(self, target: RdsReplicasTarget, plan: ScalePlan, change: ChangeRecord) -> dict[str, Any]:
+        """After new replicas are verified: publish them in the reader endpoint (UPSERT, idempotent)."""
+        reader = reader_endpoint.configured()
+        names = [c["id"] for c in plan.details.get("create", [])] if plan.step > 0 else []
+        if not names or reader is None:
+            return {}
+        found = self._instances(names, f"describe replicas of {target.primary}")
+        endpoints = {n: str((found[n].get("Endpoint") or {}).get("Address", "")) for n in names if n in found}
+        missing = sorted(n for n in names if not endpoints.get(n))
+        if missing:
+            raise ApplyFailed(f"no endpoint for {', '.join(missing)}: not published in {reader.record_name}")
+        try:
+            reader.publish(self.client("route53"), endpoints)
+        except Exception as exc:
+            raise self.translate(exc, f"publish {', '.join(names)} in {reader.record_name}") from None
+        return {"published": sorted(endpoints), "record": reader.record_name}
+
     # --- applying -----------------------------------------------------------------------------
 
     def apply(self, target: RdsReplicasTarget, plan: ScalePlan, token: str) -> ChangeRecord:
@@ -304,6 +428,7 @@ class RdsReplicasAdapter(ScalableResource):
         already: list[str] = []
         for item in plan.details.get("create", []):
             request: dict[str, Any] = {
+                **plan.details.get("replica_settings", {}),
                 "DBInstanceIdentifier": item["id"],
                 "SourceDBInstanceIdentifier": target.primary,
                 "DBInstanceClass": plan.details["instance_class"],

@@ -1,8 +1,12 @@
 """RDS storage: grow a DB instance's AllocatedStorage (GiB) within its MaxAllocatedStorage.
 
-Capacity is ``AllocatedStorage``; the ceiling is ``MaxAllocatedStorage`` (storage autoscaling's
-limit, which Terraform owns; without it there is no headroom and every growth is refused); the
-floor is the current size, since RDS storage never shrinks. RDS rules (USER_PIOPS.ModifyingExisting):
+Capacity is ``AllocatedStorage``; the ceiling stays 10% below ``MaxAllocatedStorage`` (storage
+autoscaling's limit, which Terraform owns; RDS requires the maximum storage threshold to be at least
+10% above the allocated storage, so asking for exactly the maximum would be refused); without a
+maximum there is no headroom and every growth is refused; the floor is the current size, since
+RDS storage never shrinks. The instance's read replicas follow: a replica smaller than its primary
+fills up first and stops replicating, so each one below the new size grows with it (replicas first).
+RDS rules (USER_PIOPS.ModifyingExisting):
 
 - a growth must be at least 10 percent of the current size (else RDS answers an error);
 - after a storage change the instance goes through ``storage-optimization`` and no further storage
@@ -26,7 +30,7 @@ from controlplane import leases
 from controlplane.config import Policy
 from controlplane.models.scale import ChangeRecord, GuardCheck, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
-from controlplane.resources.base import ScalableResource
+from controlplane.resources.base import DB_ANY, DB_PRIMARY, ScalableResource
 
 _DB_ID = r"^[A-Za-z](-?[A-Za-z0-9])*$"
 MIN_GROWTH_PERCENT = 10
@@ -50,6 +54,12 @@ class RdsStorageTarget(ResourceTarget):
         return leases.db_instance_key(self.db_instance)
 
 
+def storage_ceiling(max_allocated: int, allocated: int) -> int:
+    """The largest AllocatedStorage that keeps MaxAllocatedStorage at least 10% above it (USER_PIOPS.Autoscaling:
+    "set the maximum storage threshold to at least 10% more than the current allocated storage")."""
+    return max(max_allocated * 10 // 11, allocated)  # integer arithmetic: 1100 / 1.1 is 999.99... in floats
+
+
 def minimum_growth(current: int) -> int:
     return max(1, math.ceil(current * MIN_GROWTH_PERCENT / 100))
 
@@ -58,8 +68,13 @@ def minimum_growth(current: int) -> int:
 class RdsStorageAdapter(ScalableResource):
     kind = "rds_storage"
     target_model = RdsStorageTarget
-    iam_actions = {"read": ("rds:DescribeDBInstances",), "apply": ("rds:ModifyDBInstance",)}
+    iam = {
+        "read": (("rds:DescribeDBInstances", DB_ANY),),
+        # The primary and its replicas (<primary>-*), which follow its size.
+        "apply": (("rds:ModifyDBInstance", DB_PRIMARY), ("rds:ModifyDBInstance", f"{DB_PRIMARY}-*")),
+    }
     not_found_codes = frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault"})
+    busy_codes = frozenset({"InvalidDBInstanceState", "InvalidDBInstanceStateFault"})
 
     def _describe(self, target: RdsStorageTarget, action: str) -> dict[str, Any]:
         try:
@@ -69,17 +84,41 @@ class RdsStorageAdapter(ScalableResource):
         instance: dict[str, Any] = response["DBInstances"][0]
         return instance
 
+    def _replicas(self, instance: dict[str, Any], action: str) -> list[dict[str, Any]]:
+        """The same-region read replicas of ``instance`` (cross-region ones are listed by ARN)."""
+        ids = [str(r) for r in instance.get("ReadReplicaDBInstanceIdentifiers") or [] if not str(r).startswith("arn:")]
+        if not ids:
+            return []
+        try:
+            pages = (
+                self.client("rds")
+                .get_paginator("describe_db_instances")
+                .paginate(Filters=[{"Name": "db-instance-id", "Values": sorted(ids)}])
+            )
+            return [i for page in pages for i in page.get("DBInstances", [])]
+        except Exception as exc:
+            raise self.translate(exc, action) from None
+
     def read(self, target: RdsStorageTarget) -> ResourceState:
-        instance = self._describe(target, f"describe DB instance {target.db_instance}")
+        action = f"describe DB instance {target.db_instance}"
+        instance = self._describe(target, action)
         allocated = int(instance.get("AllocatedStorage", 0))
-        ceiling = int(instance.get("MaxAllocatedStorage") or allocated)
+        ceiling = storage_ceiling(int(instance.get("MaxAllocatedStorage") or allocated), allocated)
         status = str(instance.get("DBInstanceStatus", "unknown"))
         pending = instance.get("PendingModifiedValues") or {}
+        replicas = {
+            str(r["DBInstanceIdentifier"]): {
+                "allocated": int(r.get("AllocatedStorage", 0)),
+                "status": str(r.get("DBInstanceStatus", "unknown")),
+                "pending": (r.get("PendingModifiedValues") or {}).get("AllocatedStorage"),
+            }
+            for r in self._replicas(instance, action)
+        }
         return ResourceState(
             resource_id=target.resource_id,
             capacity=allocated,
             min_capacity=allocated,
-            max_capacity=max(ceiling, allocated),
+            max_capacity=ceiling,
             status=status,
             ready=status in _READY,
             tags={str(t["Key"]): str(t["Value"]) for t in instance.get("TagList") or []},
@@ -87,8 +126,13 @@ class RdsStorageAdapter(ScalableResource):
                 "storage_type": instance.get("StorageType"),
                 "pending_storage": pending.get("AllocatedStorage"),
                 "max_allocated_storage": instance.get("MaxAllocatedStorage"),
+                "replicas": replicas,
             },
         )
+
+    def plan_details(self, state: ResourceState, desired: int, policy: Policy) -> dict[str, Any]:
+        replicas: dict[str, dict[str, Any]] = state.details.get("replicas", {})
+        return {"grow_replicas": sorted(r for r, info in replicas.items() if info["allocated"] < desired)}
 
     def guard_checks(self, state: ResourceState, plan: ScalePlan, policy: Policy) -> list[GuardCheck]:
         checks: list[GuardCheck] = []
@@ -105,6 +149,14 @@ class RdsStorageAdapter(ScalableResource):
             )
         else:
             checks.append(GuardCheck(name="storage_min_growth", passed=True))
+        replicas: dict[str, dict[str, Any]] = state.details.get("replicas", {})
+        busy = sorted(f"{r} is {i['status']}" for r, i in replicas.items() if i["status"] not in _READY or i["pending"])
+        if plan.step > 0:
+            checks.append(
+                GuardCheck(name="replicas_ready", passed=False, reason="; ".join(busy))
+                if busy
+                else GuardCheck(name="replicas_ready", passed=True, reason=f"{len(replicas)} replica(s) follow")
+            )
         pending = state.details.get("pending_storage")
         checks.append(
             GuardCheck(name="storage_pending", passed=False, reason=f"a change to {pending} GiB is pending")
@@ -131,23 +183,35 @@ class RdsStorageAdapter(ScalableResource):
         return checks
 
     def apply(self, target: RdsStorageTarget, plan: ScalePlan, token: str) -> ChangeRecord:
-        try:
-            response = self.client("rds").modify_db_instance(
-                DBInstanceIdentifier=target.db_instance, AllocatedStorage=plan.desired, ApplyImmediately=True
-            )
-        except Exception as exc:
-            raise self.translate(exc, f"grow storage of {target.db_instance}") from None
-        status = response.get("DBInstance", {}).get("DBInstanceStatus")
-        return ChangeRecord(token=token, applied_at=datetime.now(UTC), details={"status": status})
+        # Replicas first: a replica must never be smaller than its primary. The same size twice is harmless.
+        grown: list[str] = []
+        for instance_id in [*plan.details.get("grow_replicas", []), target.db_instance]:
+            try:
+                self.client("rds").modify_db_instance(
+                    DBInstanceIdentifier=instance_id, AllocatedStorage=plan.desired, ApplyImmediately=True
+                )
+            except Exception as exc:
+                raise self.translate(exc, f"grow storage of {instance_id}") from None
+            grown.append(instance_id)
+        return ChangeRecord(token=token, applied_at=datetime.now(UTC), details={"grown": grown})
 
     def progress(
         self, target: RdsStorageTarget, plan: ScalePlan, change: ChangeRecord
     ) -> tuple[ProgressState, int, str, str]:
-        instance = self._describe(target, f"describe DB instance {target.db_instance}")
+        action = f"describe DB instance {target.db_instance}"
+        instance = self._describe(target, action)
         observed = int(instance.get("AllocatedStorage", 0))
         status = str(instance.get("DBInstanceStatus", "unknown"))
+        followers = set(plan.details.get("grow_replicas", []))
+        lagging = [
+            f"{r['DBInstanceIdentifier']} {r.get('DBInstanceStatus')} at {r.get('AllocatedStorage')} GiB"
+            for r in self._replicas(instance, action)
+            if r["DBInstanceIdentifier"] in followers
+            and not (r.get("DBInstanceStatus") in _SETTLED and int(r.get("AllocatedStorage", 0)) >= plan.desired)
+        ]
         if status in _FAILED:
             return "failed", observed, status, f"DB instance is {status}"
-        if status in _SETTLED and observed >= plan.desired:
-            return "done", observed, status, f"{observed} GiB allocated ({status})"
-        return "in_progress", observed, status, f"DB instance is {status} at {observed} GiB"
+        if status in _SETTLED and observed >= plan.desired and not lagging:
+            return "done", observed, status, f"{observed} GiB allocated ({status}), replicas too"
+        waiting = f"; replicas: {', '.join(lagging)}" if lagging else ""
+        return "in_progress", observed, status, f"DB instance is {status} at {observed} GiB{waiting}"

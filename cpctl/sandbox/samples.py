@@ -1,0 +1,76 @@
+"""Sample events for `sam local invoke -e` and the handler tests, captured from a real sandbox execution.
+
+``python -m cpctl.sandbox.samples`` runs the sample Scale request (``events/scale/nodegroup_scale_up.json``)
+through the Scale workflow in a fresh sandbox under a fixed execution name, and writes the event
+each task received to ``events/<function dir>/<task>.json``. ``tests/unit/test_sample_events.py``
+compares the committed samples with a fresh capture, so a change of a task's input that leaves the
+samples stale fails the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cpctl import REPO_ROOT
+
+EXECUTION = "sample-scale-up"
+REQUEST = "events/scale/nodegroup_scale_up.json"
+
+
+def _function_dirs() -> dict[str, str]:
+    """Logical id -> functions/<dir> name, from the template."""
+    from cpctl.sandbox.template import load_template
+
+    resources = load_template(REPO_ROOT / "template.yaml")["Resources"]
+    return {
+        logical_id: Path(str(spec["Properties"]["CodeUri"])).name
+        for logical_id, spec in resources.items()
+        if spec["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def capture() -> dict[str, Any]:
+    """Relative path under events/ -> the event one task of the sample execution received."""
+    from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+    from cpctl.sandbox.runtime import Sandbox
+
+    dirs = _function_dirs()
+    samples: dict[str, Any] = {}
+    with Sandbox() as sandbox:
+        report = sandbox.run("ScaleStateMachine", json.loads((REPO_ROOT / REQUEST).read_text()), name=EXECUTION)
+        if report.outcome != "Succeeded":
+            raise RuntimeError(f"the sample execution ended {report.outcome}: {report.reason}")
+        for invocation in REGISTRY.invocations:
+            if invocation["execution"] != EXECUTION:
+                continue
+            event = invocation["event"]
+            name = event.get("task", "nodegroup") if isinstance(event, dict) else "nodegroup"
+            samples.setdefault(f"{dirs[invocation['function']]}/{name}.json", event)
+    # ObserveAfterError gets the state as it was when a step failed; the check event's state will do.
+    check = samples.get("check_scaling/check.json")
+    if check is not None:
+        samples["check_scaling/observe.json"] = {**check, "task": "observe"}
+    return samples
+
+
+def write(samples: dict[str, Any], root: Path = REPO_ROOT / "events") -> list[Path]:
+    written = []
+    for relative, event in sorted(samples.items()):
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(event, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+def main() -> int:
+    for path in write(capture()):
+        print(path.relative_to(REPO_ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
