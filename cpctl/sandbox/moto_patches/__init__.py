@@ -13,13 +13,22 @@ from types import ModuleType
 
 import moto
 
-from cpctl.sandbox.moto_patches import clock, eks, events, faults, lambda_bridge, rds, sfn_integration
+from cpctl.sandbox.moto_patches import (
+    clock,
+    dynamodb_atomic,
+    eks,
+    events,
+    faults,
+    lambda_bridge,
+    rds,
+    sfn_integration,
+)
 
 PINNED_MOTO = "5.2.5"
 
 
 def _modules() -> list[ModuleType]:
-    modules: list[ModuleType] = [clock, lambda_bridge, faults, eks, rds, events, sfn_integration]
+    modules: list[ModuleType] = [clock, lambda_bridge, faults, dynamodb_atomic, eks, rds, events, sfn_integration]
     try:
         from cpctl.sandbox.moto_patches import elasticache
 

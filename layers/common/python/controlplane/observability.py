@@ -1,17 +1,24 @@
-"""The one Logger, Tracer and Metrics of the control plane (Powertools), made once per process.
+"""The one Logger and Metrics of the control plane (Powertools), made once per process; tracing.
 
-Log level and tracing switches come from the standard POWERTOOLS_* environment variables set in
-the template's Globals. Service and namespace are fixed here too: Powertools reads them when these
-objects are made, which may be before a handler's environment exists (a test importing the layer,
-the sandbox), and a metric without a namespace cannot be flushed at all.
+Log level comes from the standard POWERTOOLS_* environment variables set in the template's Globals.
+Service and namespace are fixed here too: Powertools reads them when these objects are made, which
+may be before a handler's environment exists (a test importing the layer, the sandbox), and a metric
+without a namespace cannot be flushed at all.
+
+Tracing (docs/adr/0004-tracing.md): functions and state machines run with X-Ray *Active* tracing, so
+every execution, state, invocation and cold start is traced by the services themselves. The X-Ray
+SDK (Powertools' Tracer) would add subsegments for the AWS calls inside a handler, but importing it
+costs about 130 ms and two botocore clients on every cold start, and nearly every invocation here is
+a cold start; it is imported only where ``CONTROLPLANE_XRAY_SDK=true``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -19,21 +26,41 @@ SERVICE = "controlplane"
 NAMESPACE = "SIP/ControlPlane"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
 
 
+def _traced(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The handler with X-Ray SDK subsegments, when asked for; otherwise as it is (Active tracing still on)."""
+    if os.environ.get("CONTROLPLANE_XRAY_SDK", "").lower() != "true":
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    traced: Callable[..., Any] = Tracer(service=SERVICE).capture_lambda_handler(capture_response=False)(handler)
+    return traced
+
+
 def task_handler(step: Callable[[Any], Any]) -> Callable[[dict[str, Any], LambdaContext], Any]:
-    """Wrap a domain entry point as a Lambda handler: context in logs, a trace, metrics flushed.
+    """Wrap a domain entry point as a Lambda handler: context in logs, metrics flushed, traced.
 
     Models are returned as JSON-ready dicts; domain errors propagate so Step Functions sees their names.
+    The execution (when the event names one) is the logs' correlation id.
     """
 
     @logger.inject_lambda_context(log_event=False)
-    @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        logger.set_correlation_id(_execution_of(event))
         result = step(event)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
-    return cast("Callable[[dict[str, Any], LambdaContext], Any]", lambda_handler)
+    return cast("Callable[[dict[str, Any], LambdaContext], Any]", _traced(lambda_handler))
+
+
+def _execution_of(event: Any) -> str | None:
+    """The Step Functions execution an event belongs to (the correlation id of its logs), if it says."""
+    if not isinstance(event, dict):
+        return None
+    for candidate in (event, event.get("state"), (event.get("state") or {}).get("request")):
+        if isinstance(candidate, dict) and isinstance(candidate.get("execution"), str):
+            return str(candidate["execution"])
+    return None
