@@ -87,10 +87,20 @@ gateway="$(ip -4 -o addr show "${bridge:-docker0}" 2>/dev/null | awk '{print $4}
 [[ -n "$gateway" ]] || fail "Docker has no bridge network: containers could not reach the sandbox"
 
 # --- 3. The stand-in Lambda base image -------------------------------------------------------------------
+# The CPython copied into the image: pyenv's, else whichever python3.13 is on PATH (a venv's base).
+python_prefix() {
+    local prefix
+    prefix="$(pyenv prefix "$PYTHON_VERSION" 2>/dev/null || true)"
+    if [[ ! -x "$prefix/bin/python$PYTHON_VERSION" ]] && command -v "python$PYTHON_VERSION" >/dev/null; then
+        prefix="$("python$PYTHON_VERSION" -c 'import sys; print(sys.base_prefix)')"
+    fi
+    [[ -x "$prefix/bin/python$PYTHON_VERSION" ]] ||
+        fail "no CPython $PYTHON_VERSION (pyenv prefix $PYTHON_VERSION, or python$PYTHON_VERSION on PATH) to copy"
+    echo "$prefix"
+}
+
 build_image() {
-    python_prefix="$(pyenv prefix "$PYTHON_VERSION" 2>/dev/null || true)"
-    [[ -x "$python_prefix/bin/python$PYTHON_VERSION" ]] ||
-        fail "no CPython $PYTHON_VERSION from pyenv (pyenv prefix $PYTHON_VERSION): the image's Python is copied from it"
+    python_prefix="$(python_prefix)"
     python="$python_prefix/bin/python$PYTHON_VERSION"
     mirror="$(apt-get indextargets --format '$(REPO_URI)' 'Release: bookworm' 'Created-By: Packages' \
         'Component: main' | head -1)"
