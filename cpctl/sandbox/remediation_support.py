@@ -23,7 +23,7 @@ Creator = Callable[[str, dict[str, Any], Resolver], dict[str, str]]
 
 
 def creators(sandbox: Sandbox) -> dict[str, Creator]:
-    """Creators in deploy order: roles, rules, permissions, subscriptions, schedules."""
+    """Creators in deploy order: roles, rules, permissions, subscriptions, schedules, queue policies."""
 
     def role(logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
         p = r.resolve(props)
@@ -48,10 +48,8 @@ def creators(sandbox: Sandbox) -> dict[str, Creator]:
             Description=p.get("Description", ""),
             EventBusName=p.get("EventBusName", "default"),
         )["RuleArn"]
-        targets = [
-            {k: v for k, v in target.items() if k in {"Id", "Arn", "Input", "RoleArn", "RetryPolicy"}}
-            for target in p.get("Targets", [])
-        ]
+        kept = {"Id", "Arn", "Input", "RoleArn", "RetryPolicy", "DeadLetterConfig"}
+        targets = [{k: v for k, v in target.items() if k in kept} for target in p.get("Targets", [])]
         if targets:
             events.put_targets(Rule=p["Name"], EventBusName=p.get("EventBusName", "default"), Targets=targets)
         return {"Ref": p["Name"], "Arn": str(arn)}
@@ -70,15 +68,24 @@ def creators(sandbox: Sandbox) -> dict[str, Creator]:
 
     def subscription(logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
         p = r.resolve(props)
-        attributes = {"FilterPolicy": json.dumps(p["FilterPolicy"])} if "FilterPolicy" in p else {}
+        attributes = {key: json.dumps(p[key]) for key in ("FilterPolicy", "RedrivePolicy") if key in p}
         arn = sandbox.client("sns").subscribe(
             TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"], Attributes=attributes
         )["SubscriptionArn"]
         return {"Ref": str(arn)}
 
+    def queue_policy(logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+        p = r.resolve(props)
+        for url in p["Queues"]:
+            sandbox.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])}
+            )
+        return {"Ref": logical_id}
+
     def schedule(logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
         p = r.resolve(props)
-        target = {k: v for k, v in p["Target"].items() if k in {"Arn", "RoleArn", "Input", "RetryPolicy"}}
+        kept = {"Arn", "RoleArn", "Input", "RetryPolicy", "DeadLetterConfig"}
+        target = {k: v for k, v in p["Target"].items() if k in kept}
         arn = sandbox.client("scheduler").create_schedule(
             Name=p["Name"],
             Description=p.get("Description", ""),
@@ -96,7 +103,19 @@ def creators(sandbox: Sandbox) -> dict[str, Creator]:
         "AWS::Lambda::Permission": permission,
         "AWS::SNS::Subscription": subscription,
         "AWS::Scheduler::Schedule": schedule,
+        "AWS::SQS::QueuePolicy": queue_policy,
     }
+
+
+def create_queue(sandbox: Sandbox, props: dict[str, Any], r: Resolver) -> dict[str, str]:
+    """An SQS queue (the dead-letter queues), encrypted with the template's key as in AWS."""
+    p = r.resolve(props)
+    names = {"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "MessageRetentionPeriod", "VisibilityTimeout"}
+    attributes = {key: str(p[key]) for key in names if key in p}
+    sqs = sandbox.client("sqs")
+    url = sqs.create_queue(QueueName=p["QueueName"], Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return {"Ref": str(url), "Arn": str(arn), "QueueName": p["QueueName"]}
 
 
 def fire_schedule(sandbox: Sandbox, name: str, scheduled_time: datetime | None = None) -> tuple[bool, Any]:

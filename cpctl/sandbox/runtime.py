@@ -189,6 +189,7 @@ class Sandbox:
         creators: dict[str, Callable[[str, dict[str, Any], Resolver], dict[str, str]]] = {
             "AWS::KMS::Key": self._create_key,
             "AWS::IAM::ManagedPolicy": self._create_managed_policy,
+            "AWS::SQS::Queue": lambda lid, props, r: remediation_support.create_queue(self, props, r),
             "AWS::Logs::LogGroup": self._create_log_group,
             "AWS::DynamoDB::Table": self._create_table,
             "AWS::SNS::Topic": self._create_topic,

@@ -116,7 +116,13 @@ def test_prometheus_rules_and_policy_alerts_match() -> None:
 @pytest.mark.parametrize("logical_id", ["ParkSpotSchedule", "RestoreSpotSchedule"])
 def test_schedules_have_a_time_zone_and_target_the_spot_group(logical_id: str) -> None:
     r = resolver("dev")
-    r.attributes.update({"ScheduledScalingFunction": {"Arn": "function-arn"}, "SchedulerRole": {"Arn": "role-arn"}})
+    r.attributes.update(
+        {
+            "ScheduledScalingFunction": {"Arn": "function-arn"},
+            "SchedulerRole": {"Arn": "role-arn"},
+            "RemediationDeadLetterQueue": {"Arn": "queue-arn"},
+        }
+    )
     props = r.resolve(TEMPLATE["Resources"][logical_id]["Properties"])
     assert props["Target"]["Arn"] == "function-arn" and props["Target"]["RoleArn"] == "role-arn"
     assert props["ScheduleExpressionTimezone"] == "Europe/Berlin"

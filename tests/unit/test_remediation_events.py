@@ -83,3 +83,43 @@ def test_alert_without_alertname_is_rejected() -> None:
     event["Records"][0]["Sns"]["Message"] = json.dumps(body)
     item = only(event)
     assert isinstance(item, Unusable) and "alertname" in item.reason
+
+
+def _with_alerts(alerts: list[dict[str, object]]) -> dict[str, object]:
+    event = load_event("alarm/alertmanager-high-error-rate.json")
+    body = json.loads(event["Records"][0]["Sns"]["Message"])
+    body["alerts"] = alerts
+    event["Records"][0]["Sns"]["Message"] = json.dumps(body)
+    return dict(event)
+
+
+def test_each_alert_is_validated_on_its_own() -> None:
+    good = {"status": "firing", "labels": {"alertname": "HighErrorRate"}, "startsAt": "2026-11-26T09:10:00Z"}
+    items = signals_of(_with_alerts([{"status": "pending"}, good, {**good, "labels": {"alertname": "B" * 256}}]))
+    assert [type(item).__name__ for item in items] == ["Unusable", "Signal", "Unusable"]
+    first, _, last = items
+    assert isinstance(first, Unusable) and "alert 0" in first.reason and first.event_id.endswith("#0")
+    assert isinstance(last, Unusable) and "256 characters long, more than 255" in last.reason
+
+
+def test_an_alarm_name_over_255_characters_is_rejected() -> None:
+    event = load_event("alarm/eks-cpu-high-alarm.json")
+    event["detail"]["alarmName"] = "sip-dev-" + "x" * 300
+    item = only(event)
+    assert isinstance(item, Unusable) and item.status == "Rejected" and "alarmName" in item.reason
+
+
+def test_a_notification_alertmanager_truncated_says_so() -> None:
+    event = load_event("alarm/alertmanager-high-error-rate.json")
+    sns = event["Records"][0]["Sns"]
+    sns["Message"] = sns["Message"][:100]
+    sns["MessageAttributes"]["truncated"] = {"Type": "String", "Value": "true"}
+    item = only(event)
+    assert isinstance(item, Unusable) and item.status == "Rejected" and "truncated" in item.reason
+
+
+def test_a_topic_arn_without_a_region_gives_no_region() -> None:
+    event = load_event("alarm/alertmanager-high-error-rate.json")
+    event["Records"][0]["Sns"]["TopicArn"] = "arn:aws:sns::123456789012:sip-controlplane-notify-dev"
+    signal = only(event)
+    assert isinstance(signal, Signal) and signal.region == "" and signal.account == "123456789012"

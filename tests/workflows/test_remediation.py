@@ -1,11 +1,13 @@
 """Remediation and scheduled scaling end to end in the sandbox: EventBridge rule -> entry point ->
-Remediation workflow -> Scale workflow, SNS -> entry point, Scheduler -> park/restore."""
+Remediation workflow -> Scale workflow, SNS -> entry point, Scheduler -> park/restore.
+
+Each test has its own sandbox (conftest's ``sandbox``) and sets up what it needs: none depends on
+another having run first."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,14 +16,6 @@ from cpctl.sandbox.moto_patches import events as events_patch
 from cpctl.sandbox.scenarios import remediation
 
 pytestmark = pytest.mark.sandbox
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
-    from cpctl.sandbox.runtime import Sandbox
-
-    with Sandbox() as running:
-        yield running
 
 
 def run(scenario: Any, sandbox: Any) -> Any:
@@ -50,6 +44,12 @@ def test_storage_alarm_grows_storage(sandbox: Any) -> None:
 
 
 def test_low_cpu_steps_down_once_after_the_cooldown(sandbox: Any) -> None:
+    # The change the scale-in quiet time counts from: one scale-up of the general group.
+    mark = len(events_patch.deliveries)
+    sandbox.deliver_events([sandbox.alarm_event("sip-dev-eks-cpu-high", "ALARM", event_id="before-the-calm")])
+    [scale_up] = remediation.decisions_since(mark)
+    assert scale_up["status"] == "Admitted"
+    remediation.wait_remediations(sandbox, [scale_up])
     run(remediation.step_down_after_cooldown, sandbox)
 
 

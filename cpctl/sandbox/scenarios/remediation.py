@@ -167,6 +167,46 @@ def business_hours_schedule(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     return result
 
 
+def still_in_alarm(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
+    """The first step was not enough: the alarm is reset after its action, raised again by the next
+    evaluation (suppressed: cooling down), and the sweep acts once the cooldown is over."""
+    result = ScenarioResult()
+    alarm, cloudwatch = "sip-dev-eks-cpu-high", sandbox.client("cloudwatch")
+    sandbox.advance_clock(3600)  # earlier scenarios' cooldowns are over
+    before = _desired(sandbox, "general")
+
+    def evaluate(reason: str) -> list[dict[str, Any]]:
+        mark = len(events_patch.deliveries)
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason=reason)
+        events_patch.drain()
+        return decisions_since(mark)
+
+    first = evaluate("Threshold Crossed: node CPU 92%")
+    mark = len(events_patch.deliveries)
+    result.reports.extend(wait_remediations(sandbox, first))
+    events_patch.drain()
+    reset = decisions_since(mark)
+    state = cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]
+    again = evaluate("Threshold Crossed: node CPU 88%")
+    sandbox.advance_clock(601)
+    ok, swept = sandbox.fire_schedule("SweepAlarmsSchedule")
+    swept_decisions = swept.get("decisions", []) if ok else []
+    result.reports.extend(wait_remediations(sandbox, swept_decisions))
+    events_patch.drain()
+    after = _desired(sandbox, "general")
+    result.expect([d["status"] for d in first] == ["Admitted"], f"first decisions {first}")
+    result.expect(state["StateValue"] == "OK", f"alarm is {state['StateValue']} after its remediation, expected OK")
+    result.expect([d["status"] for d in reset] == ["Ignored"], f"the reset's OK was decided {reset}")
+    result.expect([d["status"] for d in again] == ["Suppressed"], f"the second ALARM was decided {again}")
+    result.expect([d["status"] for d in swept_decisions] == ["Admitted"], f"the sweep answered {swept}")
+    result.expect(after == before + 4, f"general {before} -> {after}, expected two steps of +2")
+    result.notes.append(f"still in ALARM: +2 (general {before} -> {before + 2}), alarm reset to OK")
+    result.notes.append(f"  reset's OK: ignored ({reset[0]['reason'][:60] if reset else '-'}...)")
+    result.notes.append(f"  raised again in the cooldown: suppressed ({again[0]['reason'] if again else '-'})")
+    result.notes.append(f"  sweep after the cooldown: +2 more (general -> {after})")
+    return result
+
+
 def _scale_arn(sandbox: Sandbox, name: str) -> str:
     return sandbox.state_machine_arn("ScaleStateMachine").replace(":stateMachine:", ":execution:") + f":{name}"
 
@@ -176,4 +216,5 @@ SCENARIOS = [
     Scenario("Storage alarm grows RDS storage within MaxAllocatedStorage", storage_growth),
     Scenario("Sustained low CPU: one step down, only after the cooldown", step_down_after_cooldown),
     Scenario("Business hours: park the spot node group after hours, restore it before work", business_hours_schedule),
+    Scenario("Still in ALARM after the action: reset, raised again, swept after the cooldown", still_in_alarm),
 ]

@@ -8,6 +8,7 @@ Anything else is classified, not guessed: ``Foreign`` (someone else's event) or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -19,11 +20,18 @@ from controlplane.models.base import LenientModel, Model
 from controlplane.models.errors import validation_problems
 
 ALARM_SOURCE = "aws.cloudwatch"
+# CloudWatch alarm names are at most 255 characters; an alert name is held to the same bound.
+NAME_MAX = 255
+# The reason the control plane gives when it sets one of its alarms back to OK after a remediation
+# (``finish``): the OK that follows is not a recovery, and the entry point ignores it as such.
+RESET_REASON_PREFIX = "controlplane reset:"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 # The SNS message attribute Alertmanager's sns_configs sets (infra/monitoring/alertmanager/alertmanager.yml).
 ALERTMANAGER_ATTRIBUTE = ("source", "alertmanager")
 
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 def _iso(value: Any) -> Any:
@@ -42,7 +50,7 @@ class AlarmState(LenientModel):
 
 
 class AlarmDetail(LenientModel):
-    alarmName: str = Field(min_length=1, max_length=255)
+    alarmName: str = Field(min_length=1, max_length=NAME_MAX)
     state: AlarmState
     previousState: AlarmState | None = None
 
@@ -54,7 +62,7 @@ class AlarmStateChangeEvent(LenientModel):
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
     source: Literal["aws.cloudwatch"]
     account: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(min_length=1)
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
     time: datetime
     resources: list[str] = Field(default_factory=list)
     detail: AlarmDetail
@@ -74,33 +82,45 @@ class Alert(LenientModel):
     @field_validator("labels")
     @classmethod
     def _has_alertname(cls, value: dict[str, str]) -> dict[str, str]:
-        if not value.get("alertname"):
+        name = value.get("alertname")
+        if not name:
             raise ValueError("an alert needs the label 'alertname'")
+        if len(name) > NAME_MAX:
+            raise ValueError(f"alertname is {len(name)} characters long, more than {NAME_MAX}")
         return value
 
 
 class AlertmanagerMessage(LenientModel):
-    """Alertmanager's notification data (version 4), as the SNS message template renders it."""
+    """Alertmanager's notification data (version 4), as the SNS message template renders it.
+
+    Alerts stay raw here: each is validated on its own, so one bad alert does not cost the others.
+    """
 
     version: str = "4"
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupKey: str = ""
-    alerts: list[Alert] = Field(min_length=1, max_length=200)
+    alerts: list[Any] = Field(min_length=1, max_length=1000)
 
 
 class Signal(Model):
     """One alarm/alert state the policy can act on."""
 
     source: Literal["cloudwatch", "alertmanager"]
-    name: str
+    name: str = Field(min_length=1, max_length=NAME_MAX)
     state: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
-    event_id: str
+    event_id: str = Field(min_length=1, max_length=256)
     at: datetime
-    account: str
-    region: str | None = None
-    reason: str = ""
+    account: str = Field(pattern=r"^(\d{12})?$")
+    # The region the event says it comes from; empty when it names none (then it is not ours).
+    region: str = Field(default="", max_length=32)
+    reason: str = Field(default="", max_length=300)
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_controlplane_reset(self) -> bool:
+        """An OK the control plane itself set after a remediation (``finish``), not a recovery."""
+        return self.source == "cloudwatch" and self.state == "OK" and self.reason.startswith(RESET_REASON_PREFIX)
 
 
 class Unusable(Model):
@@ -150,9 +170,39 @@ def signals_from_eventbridge(event: dict[str, Any]) -> list[Signal | Unusable]:
     ]
 
 
-def _topic_account(topic_arn: str) -> str:
+def _topic_arn_parts(topic_arn: str) -> tuple[str, str]:
+    """(region, account) of an SNS topic ARN; empty strings where the ARN has none."""
     parts = topic_arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[2] == "sns" else ""
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns":
+        return "", ""
+    region = parts[3] if _REGION.match(parts[3]) else ""
+    account = parts[4] if _ACCOUNT.match(parts[4]) else ""
+    return region, account
+
+
+def _alert_signal(raw: Any, index: int, account: str, region: str, message_id: str) -> Signal | Unusable:
+    try:
+        alert = Alert.model_validate(raw)
+    except ValidationError as exc:
+        return Unusable(
+            status="Rejected",
+            reason=f"malformed alert {index} of the notification: {validation_problems(exc, 'alert')}"[:500],
+            event_id=f"{message_id}#{index}",
+            source="alertmanager",
+        )
+    # Same alert, same firing episode, same status: same id, so a re-sent group notification dedupes.
+    identity = alert.fingerprint or hashlib.sha256(json.dumps(alert.labels, sort_keys=True).encode()).hexdigest()[:16]
+    return Signal(
+        source="alertmanager",
+        name=alert.labels["alertname"],
+        state="ALARM" if alert.status == "firing" else "OK",
+        event_id=f"am-{identity}-{alert.startsAt.isoformat()}-{alert.status}",
+        at=alert.startsAt,
+        account=account,
+        region=region,
+        reason=(alert.annotations.get("summary") or alert.annotations.get("description") or "")[:300],
+        labels=dict(alert.labels),
+    )
 
 
 def signals_from_sns_record(record: dict[str, Any]) -> list[Signal | Unusable]:
@@ -171,11 +221,14 @@ def signals_from_sns_record(record: dict[str, Any]) -> list[Signal | Unusable]:
                 source="aws:sns",
             )
         ]
+    truncated = attributes.get("truncated", {}) if isinstance(attributes, dict) else {}
     try:
         body = json.loads(str(sns.get("Message", "")))
         message = AlertmanagerMessage.model_validate(body)
     except ValueError as exc:
         summary = _validation_summary(exc) if isinstance(exc, ValidationError) else "message is not JSON"
+        if isinstance(truncated, dict) and truncated.get("Value") == "true":
+            summary = f"Alertmanager truncated it to SNS's size limit ({summary})"
         return [
             Unusable(
                 status="Rejected",
@@ -184,27 +237,8 @@ def signals_from_sns_record(record: dict[str, Any]) -> list[Signal | Unusable]:
                 source="alertmanager",
             )
         ]
-    account = _topic_account(str(sns.get("TopicArn", "")))
-    region = str(sns.get("TopicArn", "")).split(":")[3] if account else None
-    signals: list[Signal | Unusable] = []
-    for alert in message.alerts:
-        name = alert.labels["alertname"]
-        # Same alert, same firing episode, same status: same id, so a re-sent group notification dedupes.
-        identity = alert.fingerprint or json.dumps(alert.labels, sort_keys=True)
-        signals.append(
-            Signal(
-                source="alertmanager",
-                name=name,
-                state="ALARM" if alert.status == "firing" else "OK",
-                event_id=f"am-{identity}-{alert.startsAt.isoformat()}-{alert.status}"[:200],
-                at=alert.startsAt,
-                account=account,
-                region=region,
-                reason=(alert.annotations.get("summary") or alert.annotations.get("description") or "")[:300],
-                labels=dict(alert.labels),
-            )
-        )
-    return signals
+    region, account = _topic_arn_parts(str(sns.get("TopicArn", "")))
+    return [_alert_signal(raw, index, account, region, message_id) for index, raw in enumerate(message.alerts)]
 
 
 def signals_of(event: Any) -> list[Signal | Unusable]:

@@ -3,13 +3,24 @@
 Runs on every path of the workflow (the Scale execution succeeded, was Blocked, failed, or the
 action was notify-only). Escalation is a notification people must act on (SNS, with the message
 attribute ``escalation=true``) and an EventBridge event ``Remediation Escalated``.
+
+A CloudWatch alarm raises one state-change event per change: an alarm still in ALARM after the
+action never fires again by itself. So once the claim is released, an alarm that is still in ALARM
+is set back to OK with a reason that says the control plane did it (``RESET_REASON_PREFIX``): the
+entry point ignores that OK (it is not a recovery), and the next evaluation raises the alarm again
+if it still breaches, which is then admitted under the rule's usual cooldown and cap. Suppressed
+alarms that stay in ALARM are the sweep's (``sweep``).
+
+The task is retried by the state machine, so every step is idempotent: releasing a claim already
+released counts as released, and the audit item's key is the same on every attempt.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -17,11 +28,12 @@ from controlplane import aws
 from controlplane.audit import publish_event
 from controlplane.config import Settings, settings
 from controlplane.models.base import LenientModel, Model
-from controlplane.models.errors import InvalidRequest, error_message
+from controlplane.models.errors import InvalidRequest, TransientAwsError, error_message, validation_problems
 from controlplane.models.scale import StepError
 from controlplane.observability import logger
 from controlplane.remediation.entry import count_metric
-from controlplane.remediation.store import DynamoRemediationStore, RemediationStore
+from controlplane.remediation.events import NAME_MAX, RESET_REASON_PREFIX
+from controlplane.remediation.store import DynamoRemediationStore, RemediationStore, key_part
 from controlplane.store import DynamoStateStore, StateStore
 
 RemediationStatus = Literal["Remediated", "Notified", "Escalated"]
@@ -34,19 +46,37 @@ class ScaleResult(LenientModel):
     output: dict[str, Any] | None = None
 
 
+# Step Functions execution names are at most 80 characters.
+ExecutionName = Annotated[str, Field(min_length=1, max_length=80)]
+
+
 class RemediationState(LenientModel):
-    rule: str
-    source: str
-    state: str
-    event_id: str
-    signal_reason: str = ""
+    """The Remediation execution's state as the entry point started it, plus what StartScale added.
+
+    Every string that becomes part of a DynamoDB key or an execution name is bounded here, so a bad
+    input is refused before the claim is released, never half-way through.
+    """
+
+    rule: str = Field(min_length=1, max_length=NAME_MAX)
+    source: Literal["cloudwatch", "alertmanager"]
+    state: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
+    event_id: str = Field(min_length=1, max_length=256)
+    signal_reason: str = Field(default="", max_length=1000)
     action: dict[str, Any]
-    resource_key: str
-    owner: str
-    scale_execution: str | None = None
-    escalate_on: list[str] = Field(default_factory=list)
+    resource_key: str = Field(min_length=1, max_length=400)
+    owner: ExecutionName
+    scale_execution: ExecutionName | None = None
+    escalate_on: list[str] = Field(default_factory=list, max_length=10)
+    admitted_at: datetime | None = None
     scale: ScaleResult | None = None
     error: StepError | None = None
+
+
+class FinishInput(Model):
+    """The Finish task's parameters (``remediation.$: $``, ``execution.$: $$.Execution.Name``)."""
+
+    remediation: RemediationState
+    execution: ExecutionName
 
 
 class RemediationOutcome(Model):
@@ -61,6 +91,9 @@ class RemediationOutcome(Model):
     scale_execution: str | None = None
     scale_status: str | None = None
     released: bool = False
+    # What became of the CloudWatch alarm: "reset to OK", "not in ALARM", "reset failed: ...";
+    # None when there is no alarm to reset (Alertmanager, or a rule acting on OK).
+    alarm: str | None = None
     recorded_at: datetime
 
 
@@ -132,6 +165,39 @@ def _notify(outcome: RemediationOutcome, state: RemediationState, cfg: Settings)
     )
 
 
+# Sets a CloudWatch alarm back to OK if it is in ALARM: (alarm name, reason) -> what it did.
+AlarmReset = Callable[[str, str], str]
+
+
+def reset_alarm(name: str, reason: str) -> str:
+    """Set ``name`` to OK with ``reason`` when it is still in ALARM; say what was done."""
+    cloudwatch = aws.client("cloudwatch")
+    found = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"]).get("MetricAlarms", [])
+    if not found:
+        return "no such alarm"
+    if found[0].get("StateValue") != "ALARM":
+        return f"not in ALARM ({found[0].get('StateValue')})"
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason=reason[:1023])
+    return "reset to OK"
+
+
+def _reset(state: RemediationState, outcome: RemediationOutcome, reset: AlarmReset) -> str | None:
+    if state.source != "cloudwatch" or state.state != "ALARM":
+        return None
+    reason = (
+        f"{RESET_REASON_PREFIX} remediation {outcome.execution} ended {outcome.status}; "
+        "the next evaluation raises the alarm again if it still breaches"
+    )
+    try:
+        return reset(state.rule, reason)
+    except Exception as exc:
+        if aws.is_retryable(exc):
+            raise TransientAwsError(f"reset alarm {state.rule}: CloudWatch answered {aws.error_code(exc)}") from None
+        # The sweep of alarms still in ALARM picks it up: worth a log line, not a failed remediation.
+        logger.warning("could not reset the alarm", extra={"alarm": state.rule, "error": str(exc)})
+        return f"reset failed: {aws.error_code(exc) or type(exc).__name__}"
+
+
 def finish_step(
     state: RemediationState,
     execution: str,
@@ -140,12 +206,17 @@ def finish_step(
     cfg: Settings,
     now: datetime,
     publish: bool = True,
+    reset: AlarmReset = reset_alarm,
 ) -> RemediationOutcome:
     outcome = outcome_of(state, execution, now)
-    released = store.release(state.resource_key, state.owner)
+    store.release(state.resource_key, state.owner)
+    # Released by this attempt or by an earlier one of the same task: either way the claim is no longer ours.
+    released = store.holder(state.resource_key, now) != state.owner
     outcome = outcome.model_copy(update={"released": released})
+    outcome = outcome.model_copy(update={"alarm": _reset(state, outcome, reset)})
     body = outcome.model_dump(mode="json", exclude_none=True)
-    audit.put_audit(f"remediation#{state.rule}", now, execution, body)
+    # Keyed by the admission time, not the attempt's: a retried task overwrites its own audit item.
+    audit.put_audit(f"remediation#{key_part(state.rule)}", state.admitted_at or now, execution, body)
     count_metric(f"Remediation{outcome.status}", 1)
     if publish:
         publish_event(f"Remediation {outcome.status}", body, cfg)
@@ -158,16 +229,14 @@ def finish_step(
 def handle_finish(event: Any) -> RemediationOutcome:
     from controlplane import clock
 
-    if not isinstance(event, dict):
-        raise InvalidRequest("the finish task expects {'remediation': ..., 'execution': ...}")
     try:
-        state = RemediationState.model_validate(event.get("remediation"))
+        request = FinishInput.model_validate(event)
     except ValidationError as exc:
-        raise InvalidRequest(f"malformed remediation state: {exc.error_count()} problems") from None
+        raise InvalidRequest(f"invalid finish input: {validation_problems(exc, 'input')}") from None
     cfg = settings()
     return finish_step(
-        state,
-        str(event.get("execution", "")),
+        request.remediation,
+        request.execution,
         DynamoRemediationStore(cfg.state_table),
         DynamoStateStore(cfg.state_table),
         cfg,
