@@ -64,6 +64,15 @@ def test_prints_what_a_client_needs(served: ServedSandbox) -> None:
     assert "aws stepfunctions start-execution" in printed
 
 
+def test_notification_and_event_lookups_with_the_aws_cli(served: ServedSandbox) -> None:
+    described = _described(served)
+    topics = _aws(served, "sns", "list-topics")["Topics"]
+    assert described["notify_topic"] in [topic["TopicArn"] for topic in topics]
+    rules = _aws(served, "events", "list-rules")["Rules"]
+    by_name = {rule["Name"]: rule for rule in rules}
+    assert by_name["sip-controlplane-dev-alarm-state-change"]["State"] == "ENABLED", rules
+
+
 def test_a_scale_execution_with_the_aws_cli(served: ServedSandbox) -> None:
     """Start, follow and verify a Scale execution with nothing but `aws` commands against the endpoint."""
     scale_arn = _described(served)["state_machines"]["ScaleStateMachine"]
