@@ -424,6 +424,8 @@ class Sandbox:
         )["HostedZone"]["Id"]
         self._outputs["ReaderHostedZoneId"] = (f"/sip/{env}/rds/reader-hosted-zone-id", str(zone).split("/")[-1])
         self._outputs["ReaderRecordName"] = (f"/sip/{env}/rds/reader-record-name", f"reader.db.{zone_name}")
+        allocated = str(self.tfvars.get("rds_allocated_storage", 100))
+        self._outputs["RdsAllocatedStorageGiB"] = (f"/sip/{env}/rds/allocated-storage-gib", allocated)
         role = self._role(f"{self.primary_id}-monitoring", "monitoring.rds.amazonaws.com")
         self._outputs["RdsMonitoringRoleArn"] = (f"/sip/{env}/rds/monitoring-role-arn", role)
         ssm = self.client("ssm")

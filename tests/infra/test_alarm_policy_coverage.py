@@ -60,7 +60,12 @@ def test_alarms_cover_the_platform_thresholds() -> None:
     assert thresholds["redis-cpu-high"] == 70
     assert thresholds["eks-memory-high"] == 80 and thresholds["redis-memory-high"] == 80
     assert thresholds["rds-primary-connections-high"] == 1000 and thresholds["redis-connections-high"] == 1000
-    metrics = {props.get("MetricName") for props in alarms.values()}
+    metrics = {props.get("MetricName") for props in alarms.values()} | {
+        query["MetricStat"]["Metric"]["MetricName"]
+        for props in alarms.values()
+        for query in props.get("Metrics", [])
+        if "MetricStat" in query
+    }
     assert {
         "node_cpu_utilization",
         "node_memory_utilization",
@@ -69,6 +74,8 @@ def test_alarms_cover_the_platform_thresholds() -> None:
         "FreeStorageSpace",
         "DatabaseConnections",
     } <= metrics
+    # Memory and storage are percentages (80% used, 75% used) of what the instance has.
+    assert thresholds["rds-primary-memory-high"] == 80 and thresholds["rds-primary-storage-high"] == 75
     expressions = " ".join(str(props.get("Metrics")) for props in alarms.values())
     for metric in ("EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "CurrConnections"):
         assert metric in expressions

@@ -73,6 +73,7 @@ _FAILED = frozenset(
     }
 )
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+_OWN_TAGS = frozenset({"ManagedBy", "RequestedBy", "ControlPlaneExecution", "ReplicaOf", "Name"})
 
 
 RDS = f"{ARN}:rds:${{AWS::Region}}:${{AWS::AccountId}}"
@@ -264,11 +265,19 @@ class RdsReplicasAdapter(ScalableResource):
         target = request.resource
         assert isinstance(target, RdsReplicasTarget)
         requester = _TAG_VALUE_UNSAFE.sub("_", f"{request.requester.type}:{request.requester.id}")[:256]
+        # The platform's own tags (Project, Environment, cost allocation) follow the primary, so the replica
+        # is counted in cost reports and matched by the platform's query alarms like the primary.
+        inherited = [
+            {"Key": k, "Value": v}
+            for k, v in sorted(state.tags.items())
+            if not k.startswith(("aws:", "controlplane:")) and k not in _OWN_TAGS
+        ]
         details = {
             **plan.details,
             "replica_settings": state.details.get("replica_settings", {}),
             "instance_class": target.instance_class or state.details.get("instance_class"),
             "tags": [
+                *inherited,
                 {"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]},
                 {"Key": "RequestedBy", "Value": requester},
                 {"Key": "ControlPlaneExecution", "Value": _TAG_VALUE_UNSAFE.sub("_", request.execution)},

@@ -21,6 +21,8 @@ in ``storage-optimization``, when the space is usable).
 from __future__ import annotations
 
 import math
+import os
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -30,7 +32,7 @@ from controlplane import leases
 from controlplane.config import Policy
 from controlplane.models.scale import ChangeRecord, GuardCheck, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
-from controlplane.resources.base import DB_ANY, DB_PRIMARY, ScalableResource
+from controlplane.resources.base import ARN, DB_ANY, DB_PRIMARY, ScalableResource
 
 _DB_ID = r"^[A-Za-z](-?[A-Za-z0-9])*$"
 MIN_GROWTH_PERCENT = 10
@@ -38,6 +40,14 @@ STORAGE_WAIT_SECONDS = 6 * 3600
 _READY = frozenset({"available", "storage-full"})
 _SETTLED = frozenset({"available", "storage-optimization"})
 _FAILED = frozenset({"failed", "incompatible-parameters", "inaccessible-encryption-credentials", "restore-error"})
+
+
+ALLOCATED_PARAMETER = (
+    f"{ARN}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/sip/${{Environment}}/rds/allocated-storage-gib"
+)
+STORAGE_ALARM = (
+    f"{ARN}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:sip-${{Environment}}-rds-primary-storage-high"
+)
 
 
 class RdsStorageTarget(ResourceTarget):
@@ -60,6 +70,35 @@ def storage_ceiling(max_allocated: int, allocated: int) -> int:
     return max(max_allocated * 10 // 11, allocated)  # integer arithmetic: 1100 / 1.1 is 999.99... in floats
 
 
+_ALLOCATED_GIB = re.compile(r"\(\s*\d+\s*\*\s*1073741824\s*\)")
+_ALARM_FIELDS = (
+    "AlarmName",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "OKActions",
+    "AlarmActions",
+    "InsufficientDataActions",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "Metrics",
+)
+
+
+def _with_allocated_storage(alarm: dict[str, Any], gib: int) -> dict[str, Any]:
+    """PutMetricAlarm parameters of ``alarm`` with its metric-math divisor set to ``gib`` GiB."""
+    request = {key: alarm[key] for key in _ALARM_FIELDS if key in alarm}
+    request["Metrics"] = [
+        {**query, "Expression": _ALLOCATED_GIB.sub(f"({gib} * 1073741824)", query["Expression"])}
+        if "Expression" in query
+        else query
+        for query in alarm.get("Metrics", [])
+    ]
+    return request
+
+
 def minimum_growth(current: int) -> int:
     return max(1, math.ceil(current * MIN_GROWTH_PERCENT / 100))
 
@@ -70,8 +109,15 @@ class RdsStorageAdapter(ScalableResource):
     target_model = RdsStorageTarget
     iam = {
         "read": (("rds:DescribeDBInstances", DB_ANY),),
-        # The primary and its replicas (<primary>-*), which follow its size.
-        "apply": (("rds:ModifyDBInstance", DB_PRIMARY), ("rds:ModifyDBInstance", f"{DB_PRIMARY}-*")),
+        # The primary and its replicas (<primary>-*), which follow its size; then the storage alarm and
+        # the allocated-size parameter it divides by.
+        "apply": (
+            ("rds:ModifyDBInstance", DB_PRIMARY),
+            ("rds:ModifyDBInstance", f"{DB_PRIMARY}-*"),
+            ("ssm:PutParameter", ALLOCATED_PARAMETER),
+            ("cloudwatch:DescribeAlarms", STORAGE_ALARM),
+            ("cloudwatch:PutMetricAlarm", STORAGE_ALARM),
+        ),
     }
     not_found_codes = frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault"})
     busy_codes = frozenset({"InvalidDBInstanceState", "InvalidDBInstanceStateFault"})
@@ -194,6 +240,23 @@ class RdsStorageAdapter(ScalableResource):
                 raise self.translate(exc, f"grow storage of {instance_id}") from None
             grown.append(instance_id)
         return ChangeRecord(token=token, applied_at=datetime.now(UTC), details={"grown": grown})
+
+    def finalize(self, target: RdsStorageTarget, plan: ScalePlan, change: ChangeRecord) -> dict[str, Any]:
+        """Keep the storage alarm a percentage of the storage there is now: the allocated size it divides
+        by is an SSM parameter (read by the template at deploy time) and the alarm's own expression."""
+        parameter = os.environ.get("ALLOCATED_STORAGE_PARAMETER", "")
+        alarm_name = os.environ.get("STORAGE_ALARM_NAME", "")
+        if not parameter or not alarm_name:
+            return {}
+        size = str(plan.desired)
+        try:
+            self.client("ssm").put_parameter(Name=parameter, Value=size, Type="String", Overwrite=True)
+            alarms = self.client("cloudwatch").describe_alarms(AlarmNames=[alarm_name]).get("MetricAlarms", [])
+            if alarms:
+                self.client("cloudwatch").put_metric_alarm(**_with_allocated_storage(alarms[0], plan.desired))
+        except Exception as exc:
+            raise self.translate(exc, f"update {alarm_name} for {plan.desired} GiB") from None
+        return {"storage_alarm": alarm_name, "allocated_gib": plan.desired}
 
     def progress(
         self, target: RdsStorageTarget, plan: ScalePlan, change: ChangeRecord
