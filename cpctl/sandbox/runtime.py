@@ -40,6 +40,9 @@ SANDBOX_ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
     # Powertools: no X-Ray daemon here; logs kept quiet, metrics still flushed (to the bridge's buffer).
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # moto's EC2 backend loads ~1,300 public AMIs per region when it is first used (a third of a
+    # sandbox's start); the platform launches no instance from an AMI here.
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -159,9 +162,11 @@ class Sandbox:
         """A boto3 client on the sandbox (cached: making clients is the slow part of a deploy)."""
         found = self._clients.get(service)
         if found is None:
-            import boto3
+            # moto resets boto3's default session when a mock starts, and a fresh session parses
+            # botocore's service models again: share the control plane's loader instead.
+            from controlplane.aws import new_session
 
-            found = self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            found = self._clients[service] = new_session().client(service, region_name=self.region)
         return found
 
     # --- deploying template.yaml -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from cpctl.sandbox.moto_patches import (
     eks,
     events,
     faults,
+    kms_keys,
     lambda_bridge,
     rds,
     sfn_integration,
@@ -28,7 +29,17 @@ PINNED_MOTO = "5.2.5"
 
 
 def _modules() -> list[ModuleType]:
-    modules: list[ModuleType] = [clock, lambda_bridge, faults, dynamodb_atomic, eks, rds, events, sfn_integration]
+    modules: list[ModuleType] = [
+        clock,
+        lambda_bridge,
+        faults,
+        dynamodb_atomic,
+        kms_keys,
+        eks,
+        rds,
+        events,
+        sfn_integration,
+    ]
     try:
         from cpctl.sandbox.moto_patches import elasticache
 

@@ -57,6 +57,10 @@ def _config(max_attempts: int) -> Config:
 
 
 _CLIENTS: dict[tuple[str, str | None, int], Any] = {}
+# One session per process (credentials resolve once), and one loader of botocore's service models
+# for every session the process makes: a new loader parses the models' JSON again.
+_SESSION: list[Any] = []
+_LOADER: list[Any] = []
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -67,17 +71,29 @@ def client(service: str, region: str | None = None) -> Any:
         return found
     with _LOCK:
         if key not in _CLIENTS:
-            import boto3
-
-            session = boto3.session.Session()
-            _CLIENTS[key] = session.client(service, region_name=key[1], config=_config(key[2]))  # type: ignore[call-overload]
+            if not _SESSION:
+                _SESSION.append(new_session())
+            _CLIENTS[key] = _SESSION[0].client(service, region_name=key[1], config=_config(key[2]))
         return _CLIENTS[key]
+
+
+def new_session() -> Any:
+    """A boto3 session that shares this process's loader of service models (parsed once)."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session()
+    if not _LOADER:
+        _LOADER.append(core.get_component("data_loader"))
+    core.register_component("data_loader", _LOADER[0])
+    return boto3.session.Session(botocore_session=core)
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests and the sandbox: a new mock means new endpoints)."""
     with _LOCK:
         _CLIENTS.clear()
+        _SESSION.clear()
 
 
 # AWS error codes that mean "try again later": throttling, capacity and service-side faults. Calls that
