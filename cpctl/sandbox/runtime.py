@@ -93,6 +93,7 @@ class Sandbox:
     seed_platform: bool = True
     state: SandboxState = field(default_factory=lambda: SANDBOX_STATE)
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
+    resource_types: dict[str, str] = field(default_factory=dict)
     tfvars: dict[str, Any] = field(default_factory=dict)
     _mock: Any = None
     _saved_env: dict[str, str] = field(default_factory=dict)
@@ -118,6 +119,10 @@ class Sandbox:
         # Handlers that record no metric of their own are normal here; Powertools warns about each.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._saved_env = dict(os.environ)
+        # A client endpoint set for the shell (e.g. for `cpctl sandbox up`) would send the handlers'
+        # calls past moto's in-process interception: inside the sandbox there is no endpoint to name.
+        for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+            del os.environ[name]
         os.environ.update(SANDBOX_ENVIRONMENT)
         self._mock = mock_aws(
             config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -216,6 +221,7 @@ class Sandbox:
                 attributes = creators[resource_type](logical_id, spec.get("Properties", {}), resolver)
                 resolver.attributes[logical_id] = attributes
                 self.resources[logical_id] = attributes
+                self.resource_types[logical_id] = resource_type
 
     def _ssm_value(self, name: str) -> str:
         return str(self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
@@ -577,6 +583,10 @@ class Sandbox:
             )
 
     # --- running workflows -------------------------------------------------------------------------
+
+    def deployed(self, resource_type: str) -> dict[str, dict[str, str]]:
+        """The deployed resources of one CloudFormation type, by logical id (e.g. every state machine)."""
+        return {lid: self.resources[lid] for lid, kind in self.resource_types.items() if kind == resource_type}
 
     def state_machine_arn(self, logical_id: str) -> str:
         return self.resources[logical_id]["Arn"]
