@@ -17,7 +17,8 @@ ENV ?= dev
 # sam build runs pip for python3.13 and make for the layer: the venv's interpreter comes first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv demo test lint validate unit integration workflows infra build deploy benchmark clean
+.PHONY: help venv demo test lint validate unit integration workflows infra build deploy benchmark clean \
+	sandbox-up local-invoke-setup local-invoke
 
 help:
 	@echo "make demo       - set up .venv and run the sandbox demo (cpctl sandbox demo)"
@@ -27,6 +28,8 @@ help:
 	@echo "make build      - sam build (arm64 wheels for the layer)"
 	@echo "make deploy ENV=dev|staging|prod - sam deploy --config-env \$$ENV"
 	@echo "make benchmark  - cold imports, transitions and API calls per workflow"
+	@echo "make sandbox-up - serve the sandbox at http://127.0.0.1:4566 (bound to 0.0.0.0 for containers)"
+	@echo "make local-invoke FN=<LogicalId> EVENT=events/<dir>/<file>.json - sam local invoke against it"
 
 venv: $(STAMP)
 
@@ -74,5 +77,18 @@ deploy: build
 benchmark: venv
 	$(PY) benchmarks/run.py
 
+# The sandbox as an AWS endpoint; 0.0.0.0 so that containers (sam local invoke) reach it too.
+sandbox-up: venv
+	$(BIN)/cpctl sandbox up --host 0.0.0.0
+
+# Docker, the stand-in Lambda base image (scripts/local-invoke-setup.sh, once), then one function in a
+# container against the sandbox that `make sandbox-up` serves (AWS_ENDPOINT_URL=... to use another).
+local-invoke-setup:
+	bash scripts/local-invoke-setup.sh
+
+local-invoke: venv local-invoke-setup
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make local-invoke FN=<LogicalId> EVENT=events/<dir>/<file>.json"; exit 2; }
+	$(PY) -m cpctl.sandbox.local_invoke --function "$(FN)" --event "$(EVENT)"
+
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .aws-sam .aws-sam-local .pytest_cache .mypy_cache .ruff_cache

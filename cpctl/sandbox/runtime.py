@@ -103,6 +103,7 @@ class Sandbox:
     template_path: Path = field(default_factory=lambda: REPO_ROOT / "template.yaml")
     state: SandboxState = field(default_factory=lambda: SANDBOX_STATE)
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
+    resource_types: dict[str, str] = field(default_factory=dict)
     tfvars: dict[str, Any] = field(default_factory=dict)
     _mock: Any = None
     _saved_env: dict[str, str] = field(default_factory=dict)
@@ -129,6 +130,10 @@ class Sandbox:
         # Handlers that record no metric of their own are normal here; Powertools warns about each.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._saved_env = dict(os.environ)
+        # A client endpoint set for the shell (e.g. for `cpctl sandbox up`) would send the handlers'
+        # calls past moto's in-process interception: inside the sandbox there is no endpoint to name.
+        for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+            del os.environ[name]
         os.environ.update(SANDBOX_ENVIRONMENT)
         self._mock = mock_aws(
             config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -242,6 +247,7 @@ class Sandbox:
                 attributes = creators[resource_type](logical_id, spec.get("Properties", {}), resolver)
                 resolver.attributes[logical_id] = attributes
                 self.resources[logical_id] = attributes
+                self.resource_types[logical_id] = resource_type
         self._put_generated_role_policies(resolver)
 
     # --- IAM: the roles SAM generates (cpctl/sandbox/iam.py), their policies, their sessions -----------
@@ -648,6 +654,10 @@ class Sandbox:
             )
 
     # --- running workflows -------------------------------------------------------------------------
+
+    def deployed(self, resource_type: str) -> dict[str, dict[str, str]]:
+        """The deployed resources of one CloudFormation type, by logical id (e.g. every state machine)."""
+        return {lid: self.resources[lid] for lid, kind in self.resource_types.items() if kind == resource_type}
 
     def state_machine_arn(self, logical_id: str) -> str:
         return self.resources[logical_id]["Arn"]

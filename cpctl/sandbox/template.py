@@ -177,3 +177,48 @@ def substitute_definition(definition: str, substitutions: dict[str, str]) -> str
     if leftover:
         raise TemplateError(f"placeholders left after substitution: {leftover}")
     return filled
+
+
+def task_functions(template: dict[str, Any], state_machine: str, root: Path) -> dict[str, str]:
+    """State name -> logical id of the function each Lambda task of ``state_machine`` invokes.
+
+    Read from the ASL file (``DefinitionUri`` under ``root``) and ``DefinitionSubstitutions``, so a
+    tool or test that wants "the function behind the Plan step" follows the template as it is today.
+    Covers ``"Resource": "${FnArn}"`` and ``arn:aws:states:::lambda:invoke`` with ``FunctionName``,
+    in nested Parallel branches and Map iterators too.
+    """
+    import json
+
+    properties = template["Resources"][state_machine]["Properties"]
+    substitutions = properties.get("DefinitionSubstitutions", {})
+    definition = json.loads((root / str(properties["DefinitionUri"])).read_text())
+
+    def function_of(value: Any) -> str | None:
+        match = _SUB.fullmatch(value) if isinstance(value, str) else None
+        target = substitutions.get(match.group(1)) if match else None
+        if isinstance(target, dict) and len(target) == 1:
+            ((kind, argument),) = target.items()
+            if kind == "Fn::GetAtt":
+                return str(argument[0] if isinstance(argument, list) else str(argument).split(".")[0])
+            if kind == "Ref":
+                return str(argument)
+        return None
+
+    found: dict[str, str] = {}
+
+    def walk(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            if state.get("Type") == "Task":
+                resource = state.get("Resource", "")
+                target = state.get("Parameters", {}).get("FunctionName") if ":lambda:invoke" in resource else resource
+                logical_id = function_of(target)
+                if logical_id:
+                    found[name] = logical_id
+            for branch in state.get("Branches", []):
+                walk(branch.get("States", {}))
+            for key in ("Iterator", "ItemProcessor"):
+                if key in state:
+                    walk(state[key].get("States", {}))
+
+    walk(definition["States"])
+    return found

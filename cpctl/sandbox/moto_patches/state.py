@@ -2,7 +2,16 @@
 
 Kept apart from the patches so that tests and the demo can arrange scenarios
 ("hold this node group in UPDATING for 5 polls", "throttle the next 2 calls",
-"the Apply function dies right after UpdateNodegroupConfig") without touching moto.
+"the Apply function dies right after UpdateNodegroupConfig")
+without touching moto. ``cpctl sandbox up`` exposes the same knobs over HTTP
+(``cpctl/sandbox/control.py``), so a served sandbox is arranged from outside.
+
+Faults are named by service and operation. An *error* fault (``inject``) answers
+the call instead of moto (``moto_patches.faults``), as a throttled or refused AWS
+call is. An *outcome* fault (``arm_outcome``) lets the call through and tells the
+emulation of that operation how what it started ends, e.g. a CodeBuild build
+that ends ``FAILED``: the emulation asks ``take_outcome(service, operation)``
+when it decides.
 """
 
 from __future__ import annotations
@@ -93,6 +102,7 @@ class SandboxState:
     ttl: TtlSettings = field(default_factory=TtlSettings)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     calls_by_execution: dict[str, Counter[tuple[str, str]]] = field(default_factory=lambda: defaultdict(Counter))
+    outcomes: dict[tuple[str, str], Fault] = field(default_factory=dict)
 
     # --- holds -------------------------------------------------------------------------------------
 
@@ -280,8 +290,52 @@ class SandboxState:
             if execution:
                 self.calls_by_execution[execution][(service, operation)] += 1
 
+    # --- outcome faults, and the view the control path (cpctl sandbox up) gives --------------------
+
+    def arm_outcome(self, service: str, operation: str, status: str, times: int = 1, message: str = "") -> None:
+        """The next ``times`` things ``service``/``operation`` starts end with ``status`` (e.g. a build FAILED)."""
+        with self._lock:
+            self.outcomes[(service, operation)] = Fault(code=status, message=message, times=times)
+
+    def take_outcome(self, service: str, operation: str) -> Fault | None:
+        """For an emulation deciding how what one call started ends: the armed outcome, if any (counts one)."""
+        with self._lock:
+            outcome = self.outcomes.get((service, operation))
+            if outcome is None or outcome.times <= 0:
+                return None
+            outcome.times -= 1
+            return outcome
+
+    def snapshot(self) -> dict[str, Any]:
+        """Holds, armed faults and call counts as plain data (what ``GET /_sandbox/state`` answers)."""
+
+        def armed(faults: dict[tuple[str, str], Fault], effect: str) -> list[dict[str, Any]]:
+            return [
+                {"service": s, "operation": o, "code": f.code, "message": f.message, "times": f.times, "effect": effect}
+                for (s, o), f in faults.items()
+                if f.times > 0
+            ]
+
+        with self._lock:
+            return {
+                "holds": [
+                    {"kind": k, "resource_id": r, "status": h.status, "polls": h.polls}
+                    for (k, r), h in self.holds.items()
+                ],
+                "faults": armed(self.faults, "error") + armed(self.outcomes, "outcome"),
+                "calls": {f"{s}:{o}": n for (s, o), n in sorted(self.calls.items())},
+            }
+
+    def clear_arrangements(self) -> None:
+        """Drop every hold and fault; call counts stay."""
+        with self._lock:
+            self.holds.clear()
+            self.faults.clear()
+            self.outcomes.clear()
+
     def reset(self) -> None:
         with self._lock:
+            self.outcomes.clear()
             self.holds.clear()
             self.faults.clear()
             self.interrupts.clear()
