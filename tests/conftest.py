@@ -69,8 +69,61 @@ def redis_server() -> Iterator[Any]:
     yield from _real_server(RedisServer)
 
 
+def client_attempts(sandbox: Any, function: str) -> int:
+    """How many attempts one call of ``function``'s clients makes before the error reaches its handler
+    (controlplane.aws: CONTROLPLANE_AWS_MAX_ATTEMPTS, the first one included)."""
+    return int(sandbox.function_environment(function)["CONTROLPLANE_AWS_MAX_ATTEMPTS"])
+
+
 def assert_blocked(report: Any, guard: str, mutating: tuple[str, ...]) -> None:
     """A guard refused: the execution succeeded as Blocked, named the guard, and changed nothing."""
     assert report.status == "SUCCEEDED" and report.outcome == "Blocked", (report.outcome, report.reason)
     assert guard in report.reason
     assert report.calls(*mutating) == 0
+
+
+# --- modified copies of template.yaml (IAM tests: take one grant away and see AWS refuse) ---------
+
+
+def template_copy(tmp_path: Path, edit: Any) -> Path:
+    """template.yaml, parsed, edited by ``edit`` and written as JSON (code paths stay the repo's)."""
+    from cpctl.sandbox.template import load_template
+
+    template = json.loads(json.dumps(load_template(REPO / "template.yaml")))
+    edit(template)
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
+def _policy_holders(template: dict[str, Any], action: str) -> list[str]:
+    found = []
+    for logical_id, spec in template["Resources"].items():
+        for policy in spec.get("Properties", {}).get("Policies", []):
+            if isinstance(policy, dict):
+                for statement in policy.get("Statement", []):
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    if action in actions:
+                        found.append(logical_id)
+    return found
+
+
+def without_action(action: str) -> Any:
+    """An edit that removes ``action`` from every inline statement that grants it."""
+
+    def edit(template: dict[str, Any]) -> None:
+        assert _policy_holders(template, action), f"nothing in the template grants {action}"
+        for spec in template["Resources"].values():
+            for policy in spec.get("Properties", {}).get("Policies", []):
+                if isinstance(policy, dict):
+                    for statement in policy.get("Statement", []):
+                        actions = (
+                            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                        )
+                        statement["Action"] = [a for a in actions if a != action]
+        for spec in template["Resources"].values():
+            for policy in spec.get("Properties", {}).get("Policies", []):
+                if isinstance(policy, dict) and "Statement" in policy:
+                    policy["Statement"] = [s for s in policy["Statement"] if s["Action"]]
+
+    return edit

@@ -26,16 +26,23 @@ from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import moto_patches, remediation_support
+from cpctl.sandbox import iam, moto_patches, remediation_support
+from cpctl.sandbox.moto_patches import dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
+from cpctl.sandbox.moto_patches import rds as rds_patch
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY, BridgedFunction
 from cpctl.sandbox.moto_patches.state import SANDBOX_STATE, SandboxState
 from cpctl.sandbox.template import Resolver, TemplateError, load_template, substitute_definition
 
-SANDBOX_ENVIRONMENT = {
+# The harness's credentials: not an assumed role's, so the sandbox treats them as the account's
+# administrator. Bridged functions and state machines get their own role's instead (iam_enforcement).
+ADMIN_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
+}
+SANDBOX_ENVIRONMENT = {
+    **ADMIN_CREDENTIALS,
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     # Powertools: no X-Ray daemon here; logs kept quiet, metrics still flushed (to the bridge's buffer).
@@ -91,6 +98,9 @@ class Sandbox:
     region: str = "us-east-1"
     parameters: dict[str, str] = field(default_factory=dict)
     seed_platform: bool = True
+    # Authorize what functions and state machines call against their own roles (docs/sandbox.md).
+    enforce_iam: bool = True
+    template_path: Path = field(default_factory=lambda: REPO_ROOT / "template.yaml")
     state: SandboxState = field(default_factory=lambda: SANDBOX_STATE)
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
     resource_types: dict[str, str] = field(default_factory=dict)
@@ -98,6 +108,7 @@ class Sandbox:
     _mock: Any = None
     _saved_env: dict[str, str] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _iam: iam.TranslatedIam | None = None
     _notifications_url: str = ""
     _events_url: str = ""
     _outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -131,6 +142,10 @@ class Sandbox:
         aws.reset_clients()
         self.state.reset()
         eks_patch.reset()
+        rds_patch.reset()  # settings a test changed (replica lag) do not outlive its sandbox
+        dynamodb_ttl.reset()
+        iam_enforcement.reset()
+        iam_enforcement.SESSIONS.enforcing = self.enforce_iam
         _remediation_reset()
         REGISTRY.clear()
         try:
@@ -149,11 +164,13 @@ class Sandbox:
         from controlplane import aws
 
         _remediation_reset()
+        rds_patch.reset()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
         self._clients.clear()
         REGISTRY.clear()
+        iam_enforcement.reset()
         aws.reset_clients()
         os.environ.clear()
         os.environ.update(self._saved_env)
@@ -166,13 +183,20 @@ class Sandbox:
             # botocore's service models again: share the control plane's loader instead.
             from controlplane.aws import new_session
 
-            found = self._clients[service] = new_session().client(service, region_name=self.region)
+            # Explicit keys: a bridged function's credentials may be in os.environ while it runs.
+            found = self._clients[service] = new_session().client(
+                service,
+                region_name=self.region,
+                aws_access_key_id=ADMIN_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=ADMIN_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=ADMIN_CREDENTIALS["AWS_SESSION_TOKEN"],
+            )
         return found
 
     # --- deploying template.yaml -----------------------------------------------------------------
 
     def deploy(self) -> None:
-        template = load_template(REPO_ROOT / "template.yaml")
+        template = load_template(self.template_path)
         parameters = {
             "Environment": self.environment,
             "ClusterName": str(self.tfvars["eks_cluster_name"]),
@@ -190,6 +214,8 @@ class Sandbox:
             stack_name=f"sip-controlplane-{self.environment}",
             ssm_lookup=self._ssm_value,
         )
+        self._iam = iam.translate(template, resolver.parameters, self.region)
+        self._create_generated_roles(resolver)
         globals_function = template.get("Globals", {}).get("Function", {})
         creators: dict[str, Callable[[str, dict[str, Any], Resolver], dict[str, str]]] = {
             "AWS::KMS::Key": self._create_key,
@@ -222,6 +248,44 @@ class Sandbox:
                 resolver.attributes[logical_id] = attributes
                 self.resources[logical_id] = attributes
                 self.resource_types[logical_id] = resource_type
+        self._put_generated_role_policies(resolver)
+
+    # --- IAM: the roles SAM generates (cpctl/sandbox/iam.py), their policies, their sessions -----------
+
+    def _create_generated_roles(self, r: Resolver) -> None:
+        """Create SAM's roles first (trust only): functions and state machines name them when created."""
+        assert self._iam is not None
+        iam_client = self.client("iam")
+        for logical_id, role in self._iam.roles.items():
+            name = f"{r.stack_name}-{logical_id}"[:64]
+            arn = iam_client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(role.trust))["Role"]["Arn"]
+            r.attributes[logical_id] = self.resources[logical_id] = {"Ref": name, "Arn": str(arn)}
+
+    def _put_generated_role_policies(self, r: Resolver) -> None:
+        """Their policies last: SAM's policy templates name tables, topics and functions created since."""
+        assert self._iam is not None
+        iam_client = self.client("iam")
+        for logical_id, role in self._iam.roles.items():
+            name = self.resources[logical_id]["Ref"]
+            documents = [(policy_name, r.resolve(document)) for policy_name, document in role.policies]
+            documents += [(arn.rsplit("/", 1)[-1], document) for arn, document in role.managed.items()]
+            for policy_name, document in documents:
+                # IAM reads a document without Version as 2008-10-17 (SAM writes none); moto refuses it.
+                versioned = {"Version": "2012-10-17", **document}
+                iam_client.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(versioned))
+
+    def _session_for(self, owner: str, role_expression: Any, r: Resolver, session_name: str) -> tuple[str, Any]:
+        role_arn = str(r.resolve(role_expression))
+        return role_arn, iam_enforcement.assume(self.client("sts"), role_arn, session_name)
+
+    def role_of(self, logical_id: str) -> str:
+        """The name of the IAM role a function or state machine runs with."""
+        assert self._iam is not None
+        expression = self._iam.function_roles.get(logical_id) or self._iam.state_machine_roles[logical_id]
+        role_logical_id = expression["Fn::GetAtt"][0] if isinstance(expression, dict) else None
+        if role_logical_id and role_logical_id in self.resources:
+            return self.resources[role_logical_id]["Ref"]
+        return str(expression).rsplit("/", 1)[-1]
 
     def _ssm_value(self, name: str) -> str:
         return str(self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
@@ -280,15 +344,15 @@ class Sandbox:
         return {"Ref": f"arn:aws:lambda:{self.region}:{r.account_id}:layer:{name}:1"}
 
     def _role(self, name: str, service: str) -> str:
-        iam = self.client("iam")
+        iam_client = self.client("iam")
         trust = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
         }
         try:
-            return str(iam.get_role(RoleName=name)["Role"]["Arn"])
-        except iam.exceptions.NoSuchEntityException:
-            return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+            return str(iam_client.get_role(RoleName=name)["Role"]["Arn"])
+        except iam_client.exceptions.NoSuchEntityException:
+            return str(iam_client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
     def _create_function(
         self, logical_id: str, props: dict[str, Any], r: Resolver, globals_function: dict[str, Any]
@@ -299,6 +363,8 @@ class Sandbox:
             **r.resolve(props.get("Environment", {}).get("Variables", {})),
         }
         name = f"{r.stack_name}-{logical_id}"
+        assert self._iam is not None
+        role_arn, session = self._session_for(logical_id, self._iam.function_roles[logical_id], r, name)
         code_dir = REPO_ROOT / str(merged["CodeUri"])
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w") as zf:
@@ -307,7 +373,7 @@ class Sandbox:
         function = self.client("lambda").create_function(
             FunctionName=name,
             Runtime=merged["Runtime"],
-            Role=self._role("sandbox-lambda", "lambda.amazonaws.com"),
+            Role=role_arn,
             Handler=merged["Handler"],
             Code={"ZipFile": archive.getvalue()},
             Timeout=int(merged.get("Timeout", 3)),
@@ -321,7 +387,13 @@ class Sandbox:
                 function_name=name,
                 code_dir=code_dir,
                 handler=merged["Handler"],
-                environment={**SANDBOX_ENVIRONMENT, **{k: str(v) for k, v in environment.items()}},
+                # As in Lambda: the function's variables, then its role's session (AWS_ACCESS_KEY_ID...).
+                environment={
+                    **SANDBOX_ENVIRONMENT,
+                    **{k: str(v) for k, v in environment.items()},
+                    **session.environment(),
+                },
+                role_arn=role_arn,
                 timeout=int(merged.get("Timeout", 3)),
                 memory=int(merged.get("MemorySize", 128)),
             )
@@ -333,10 +405,12 @@ class Sandbox:
         substitutions = {k: str(v) for k, v in r.resolve(props.get("DefinitionSubstitutions", {})).items()}
         filled = substitute_definition(definition, substitutions)
         name = r.resolve(props.get("Name", f"{r.stack_name}-{logical_id}"))
+        assert self._iam is not None
+        role_arn, _ = self._session_for(logical_id, self._iam.state_machine_roles[logical_id], r, name)
         arn = self.client("stepfunctions").create_state_machine(
             name=name,
             definition=filled,
-            roleArn=self._role("sandbox-states", "states.amazonaws.com"),
+            roleArn=role_arn,
             type=props.get("Type", "STANDARD"),
         )["stateMachineArn"]
         return {"Ref": arn, "Arn": arn, "Name": name}
@@ -480,9 +554,6 @@ class Sandbox:
 
     def seed_postgres(self, subnets: list[str], tags: dict[str, str]) -> None:
         """The RDS PostgreSQL primary (encrypted, backups on) and Terraform's baseline read replicas."""
-        from cpctl.sandbox.moto_patches import rds as rds_patch
-
-        rds_patch.reset()
         vars_ = self.tfvars
         name = self.primary_id
         key = self.client("kms").create_key(Description=f"{name} storage")["KeyMetadata"]["Arn"]
@@ -591,6 +662,54 @@ class Sandbox:
     def state_machine_arn(self, logical_id: str) -> str:
         return self.resources[logical_id]["Arn"]
 
+    def function_of_state(self, state_machine: str, state: str) -> str:
+        """The logical id of the function a Task state of a deployed state machine invokes."""
+        definition = json.loads(
+            self.client("stepfunctions").describe_state_machine(stateMachineArn=self.state_machine_arn(state_machine))[
+                "definition"
+            ]
+        )
+        found = _find_state(definition, state)
+        if found is None:
+            raise KeyError(f"{state_machine} has no state {state}")
+        resource = str(found.get("Parameters", {}).get("FunctionName") or found.get("Resource", ""))
+        return REGISTRY.resolve(resource).logical_id
+
+    def task_of_state(self, state_machine: str, state: str) -> tuple[str, Callable[[Any], bool]]:
+        """The function a Task state invokes, and a test for the events that state sends it: the state's
+        constant parameters (say ``{"task": "apply"}`` when one function serves several states)."""
+        definition = json.loads(
+            self.client("stepfunctions").describe_state_machine(stateMachineArn=self.state_machine_arn(state_machine))[
+                "definition"
+            ]
+        )
+        found = _find_state(definition, state) or {}
+        constants = {
+            key: value
+            for key, value in found.get("Parameters", {}).items()
+            if not key.endswith(".$") and isinstance(value, (str, int, float, bool))
+        }
+
+        def sent_by_the_state(event: Any) -> bool:
+            return isinstance(event, dict) and all(event.get(key) == value for key, value in constants.items())
+
+        return self.function_of_state(state_machine, state), sent_by_the_state
+
+    def interrupt_state(
+        self, state_machine: str, state: str, error_type: str = "Sandbox.Timedout", after: Any = None, times: int = 1
+    ) -> Any:
+        """``state.interrupt`` for the invocations one Task state makes (see ``task_of_state``)."""
+        function, sent_by_the_state = self.task_of_state(state_machine, state)
+        return self.state.interrupt(function, error_type, after=after, times=times, matches=sent_by_the_state)  # type: ignore[arg-type]
+
+    def denials(self) -> list[iam_enforcement.Denial]:
+        """Requests of functions and state machines that IAM refused since the sandbox started."""
+        return iam_enforcement.denials()
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """A deployed function's environment as Lambda sets it (its variables and its role's session)."""
+        return dict(REGISTRY.resolve(self.resources[logical_id]["Ref"]).environment)
+
     def start_execution(self, logical_id: str, payload: Any, name: str | None = None) -> str:
         name = name or f"{logical_id.removesuffix('StateMachine').lower()}-{uuid.uuid4().hex[:12]}"
         return str(
@@ -669,6 +788,19 @@ class Sandbox:
     def nodegroup(self, nodegroup: str) -> dict[str, Any]:
         cluster = self.tfvars["eks_cluster_name"]
         return dict(self.client("eks").describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"])
+
+
+def _find_state(definition: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """A state by name, also inside Parallel branches and Map iterators."""
+    for state_name, state in definition.get("States", {}).items():
+        if state_name == name:
+            return dict(state)
+        for nested in [*state.get("Branches", []), state.get("Iterator"), state.get("ItemProcessor")]:
+            if isinstance(nested, dict):
+                found = _find_state(nested, name)
+                if found is not None:
+                    return found
+    return None
 
 
 def load_tfvars(environment: str) -> dict[str, Any]:

@@ -175,6 +175,9 @@ def _grants(statement: dict[str, Any], action: str, logical_id: str) -> bool:
 
 REMEDIATION = "states:us-east-1:123456789012:{kind}:sip-controlplane-remediation-dev"
 ALARMS = ARN.format(service="cloudwatch", rest="alarm:sip-dev-*")
+# DescribeAlarms by AlarmNamePrefix is authorized against alarm:* (AWS refuses a narrower grant "on resource
+# arn:aws:cloudwatch:<region>:<account>:alarm:*"; the sandbox enforces it, docs/sandbox.md).
+ALL_ALARMS = ARN.format(service="cloudwatch", rest="alarm:*")
 TABLE = ARN.format(service="dynamodb", rest="table/sip-controlplane-state-dev")
 DLQ = {
     ("sqs:SendMessage", DLQ_ARN),
@@ -193,7 +196,7 @@ ENTRY = {
 # (action, resource) pairs each function's code calls, and nothing more.
 CALLS: dict[str, set[tuple[str, str]]] = {
     "HandleAlarmFunction": ENTRY,
-    "SweepAlarmsFunction": {*ENTRY, ("cloudwatch:DescribeAlarms", ALARMS)},
+    "SweepAlarmsFunction": {*ENTRY, ("cloudwatch:DescribeAlarms", ALL_ALARMS)},
     "FinishRemediationFunction": {
         *{(f"dynamodb:{a}", TABLE) for a in ("DeleteItem", "PutItem", "GetItem")},
         ("cloudwatch:DescribeAlarms", ALARMS),

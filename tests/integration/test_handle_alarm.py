@@ -17,8 +17,9 @@ from tests.conftest import load_event
 FUNCTION = "HandleAlarmFunction"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sandbox() -> Iterator[Any]:
+    """One per test: decisions depend on what earlier events left (seen ids, claims, cooldowns)."""
     from cpctl.sandbox.runtime import Sandbox
 
     with Sandbox() as running:

@@ -39,6 +39,9 @@ def table() -> Iterator[tuple[Any, str]]:
     from cpctl.sandbox.runtime import Sandbox
 
     with Sandbox(seed_platform=False) as running:
+        # These runs decide at explicit times (START, a fixed date) and delete expired items themselves
+        # (delete_expired), or leave them: the sandbox's own TTL, which follows the clock, stays out.
+        running.state.set_ttl("never")
         yield running.client("dynamodb"), running.resources["StateTable"]["Ref"]
 
 

@@ -20,6 +20,9 @@ def sandbox() -> Iterator[Any]:
     from cpctl.sandbox.runtime import Sandbox
 
     with Sandbox(seed_platform=False) as running:
+        # The store is given explicit times (NOW, a fixed date), not the clock's: the sandbox's TTL would
+        # delete those "expired" items at random. TTL timing is tested in test_remediation_retention.py.
+        running.state.set_ttl("never")
         yield running
 
 

@@ -41,11 +41,20 @@ def test_plan_reads_and_guards_without_side_effects(env: Any) -> None:
     assert env.lock_items() == []
 
 
+def test_plan_on_a_cluster_outside_its_role_is_denied(env: Any) -> None:
+    """The function's role covers node groups of ClusterName only: IAM answers before EKS would look."""
+    event = copy.deepcopy(load_event("change_scaling/plan.json"))
+    event["input"]["resource"]["cluster"] = "sip-other"
+    ok, error = env.invoke(CHANGE, event)
+    assert not ok
+    assert "AccessDenied" in error["errorMessage"]
+    assert [d.action for d in env.denials()] == ["eks:DescribeNodegroup"]
+
+
 @pytest.mark.parametrize(
     ("mutate", "error_type"),
     [
         (lambda e: e["input"]["resource"].update(nodegroup="nope"), "InvalidRequest"),  # not in NodegroupNames
-        (lambda e: e["input"]["resource"].update(cluster="sip-other"), "ResourceNotFound"),
         (lambda e: e["input"].update(desired=-3), "InvalidRequest"),
         (lambda e: e["input"].pop("requester"), "InvalidRequest"),
         (lambda e: e.update(input="scale it"), "InvalidRequest"),

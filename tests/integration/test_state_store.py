@@ -12,7 +12,9 @@ from controlplane.leases import DynamoLeaseStore
 from controlplane.models.errors import GuardRefused, LeaseLost, LockHeld
 from controlplane.store import ChangeMark, DynamoStateStore
 
-NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+# Now, not a fixed date: the sandbox's DynamoDB deletes items whose TTL has passed (at a random moment,
+# as DynamoDB does), so marks written "at" a date long gone may already have been swept.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +22,9 @@ def tables() -> Iterator[tuple[DynamoStateStore, DynamoLeaseStore]]:
     from cpctl.sandbox.runtime import Sandbox
 
     with Sandbox(seed_platform=False) as running:
+        # These tests pass the store explicit times, not the clock's: DynamoDB's TTL deleting their items
+        # "at any time" after those times is tested in tests/sandbox/test_dynamodb_ttl.py.
+        running.state.set_ttl("never")
         name, client = running.resources["StateTable"]["Ref"], running.client("dynamodb")
         yield DynamoStateStore(name, client=client), DynamoLeaseStore(name, client=client)
 

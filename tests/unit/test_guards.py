@@ -172,3 +172,46 @@ def test_evaluate_allows_a_clean_change() -> None:
     decision = guards.evaluate(plan(), policy(), InMemoryStateStore(), NOW, protected=False, ready=True)
     assert decision.allowed
     assert decision.reason == ""
+
+
+class TestExactlyAtEachThreshold:
+    """Each guard one step either side of its threshold, so an off-by-one (``<`` for ``<=``) fails here."""
+
+    def test_cooldown_ends_exactly_when_its_seconds_have_passed(self) -> None:
+        store = InMemoryStateStore()
+        key = guards.cooldown_key(plan())
+        store.mark_change(key, NOW - timedelta(seconds=LIMITS.cooldown_seconds), keep_seconds=LIMITS.cooldown_seconds)
+        assert guards.check_cooldown(plan(), LIMITS, store, NOW).passed
+        store.mark_change(key, NOW - timedelta(seconds=LIMITS.cooldown_seconds - 1), keep_seconds=300)
+        assert not guards.check_cooldown(plan(), LIMITS, store, NOW).passed
+
+    def test_breaker_refuses_at_its_limit_not_before(self) -> None:
+        pol = policy()
+        limit = pol.circuit_breaker.max_changes_per_window
+        store = InMemoryStateStore()
+        window = guards.breaker_window(NOW, pol.circuit_breaker.window_seconds)
+        for index in range(limit - 1):
+            store.count_change(window, f"exec-{index}", limit, 7200)
+        assert guards.check_circuit_breaker(pol, store, NOW).passed
+        store.count_change(window, "exec-last", limit, 7200)
+        assert not guards.check_circuit_breaker(pol, store, NOW).passed
+
+    def test_bounds_include_their_ends(self) -> None:
+        assert guards.check_bounds(plan(3, 10, low=1, high=10), LIMITS).passed
+        assert not guards.check_bounds(plan(3, 11, low=1, high=10), LIMITS).passed
+        assert guards.check_bounds(plan(3, 1, low=1, high=10), LIMITS).passed
+        assert not guards.check_bounds(plan(3, 0, low=1, high=10), LIMITS).passed
+
+    def test_policy_bounds_include_their_ends(self) -> None:
+        limits = LIMITS.model_copy(update={"cooldown_seconds": 0, "min_capacity": 2, "max_capacity": 6})
+        assert guards.check_bounds(plan(5, 6), limits).passed
+        assert not guards.check_bounds(plan(5, 7), limits).passed
+        assert guards.check_bounds(plan(3, 2), limits).passed
+        assert not guards.check_bounds(plan(3, 1), limits).passed
+
+    def test_max_step_allows_exactly_the_maximum(self) -> None:
+        step = LIMITS.max_step
+        assert guards.check_max_step(plan(3, 3 + step), LIMITS).passed
+        assert not guards.check_max_step(plan(3, 3 + step + 1), LIMITS).passed
+        assert guards.check_max_step(plan(3 + step, 3, high=20), LIMITS).passed
+        assert not guards.check_max_step(plan(3 + step + 1, 3, high=20), LIMITS).passed

@@ -233,6 +233,19 @@ def test_scale_in_progress_done_when_gone() -> None:
     assert a.progress(RdsReplicasTarget(primary=PRIMARY), plan, change)[:2] == ("done", 1)
 
 
+def test_replica_lag_exactly_at_the_threshold_is_still_behind() -> None:
+    """Verify waits for lag below replica_lag_max_seconds: at the threshold it keeps waiting."""
+    _, plan, _ = planned(platform(), delta=1)
+    threshold = float(plan.details["replica_lag_max_seconds"])
+    name = f"{PRIMARY}-cp-1"
+    change = ChangeRecord(token="t", applied_at=datetime.now(UTC))
+    target = RdsReplicasTarget(primary=PRIMARY)
+    a, _ = adapter(platform(instance(name, source=PRIMARY)), lag={name: [threshold]})
+    assert a.progress(target, plan, change)[0] == "in_progress"
+    a, _ = adapter(platform(instance(name, source=PRIMARY)), lag={name: [threshold - 0.001]})
+    assert a.progress(target, plan, change)[0] == "done"
+
+
 def test_replica_settings_copy_what_a_replica_shares_with_its_primary() -> None:
     from controlplane.resources.rds_replicas import replica_settings
 

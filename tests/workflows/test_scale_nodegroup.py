@@ -8,7 +8,7 @@ import pytest
 
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
 from cpctl.sandbox.scenarios.scale_nodegroups import nodegroup_request
-from tests.conftest import load_event
+from tests.conftest import client_attempts, load_event
 
 SCALE = "ScaleStateMachine"
 MUTATING = ("UpdateNodegroupConfig",)
@@ -127,7 +127,6 @@ def test_throttling_absorbed_by_client_retries(sandbox: Any) -> None:
 
 def test_throttling_beyond_client_retries_is_retried_by_the_state_machine(sandbox: Any) -> None:
     sandbox.state.inject("eks", "UpdateNodegroupConfig", "ThrottlingException", times=6)
-    sandbox.state.inject("eks", "DescribeNodegroup", "ThrottlingException", times=0)
     report = sandbox.run(SCALE, load_event("scale/nodegroup_scale_up.json"))
     assert report.outcome == "Succeeded"
     # Three attempts per invocation (controlplane.aws), then the ASL retries TransientAwsError.
@@ -137,10 +136,20 @@ def test_throttling_beyond_client_retries_is_retried_by_the_state_machine(sandbo
 
 
 def test_throttled_polls_are_retried(sandbox: Any) -> None:
-    sandbox.state.hold("eks", "sip-dev/general", polls=1, status="UPDATING")
-    report = sandbox.start_execution(SCALE, load_event("scale/nodegroup_scale_up.json"))
-    done = sandbox.wait(report)
-    assert done.outcome == "Succeeded"
+    """A poll throttled past the client's own retries fails the check task with TransientAwsError;
+    the state machine's Retry runs it again (without that Retry the execution fails)."""
+    check = sandbox.function_of_state(SCALE, "CheckProgress")
+    attempts = client_attempts(sandbox, check)
+    sandbox.state.hold("eks", "sip-dev/general", polls=2, status="UPDATING")
+    fault = sandbox.state.inject("eks", "DescribeNodegroup", "ThrottlingException", times=attempts, function=check)
+    report = sandbox.run(SCALE, load_event("scale/nodegroup_scale_up.json"))
+    assert report.outcome == "Succeeded", (report.error, report.cause)
+    assert fault.taken == attempts  # every attempt of one invocation was throttled
+    failed = [
+        i for i in REGISTRY.invocations if i["execution"] == report.name and i["function"] == check and not i["ok"]
+    ]
+    assert [f["error"]["errorType"] for f in failed] == ["TransientAwsError"]
+    assert desired(sandbox, "general") == 5
 
 
 @pytest.mark.parametrize(
@@ -148,13 +157,6 @@ def test_throttled_polls_are_retried(sandbox: Any) -> None:
     [
         (load_event("scale/invalid_negative_size.json"), "InvalidRequest"),
         (load_event("scale/invalid_unknown_nodegroup.json"), "InvalidRequest"),  # not in NodegroupNames
-        (
-            {
-                **load_event("scale/nodegroup_scale_up.json"),
-                "resource": {"kind": "nodegroup", "cluster": "sip-other", "nodegroup": "general"},
-            },
-            "ResourceNotFound",
-        ),
         ({"resource": {"kind": "nodegroup", "cluster": "sip-dev", "nodegroup": "general"}}, "InvalidRequest"),
         ({**load_event("scale/nodegroup_scale_up.json"), "desired": "lots"}, "InvalidRequest"),
         ({**load_event("scale/nodegroup_scale_up.json"), "delta": 2}, "InvalidRequest"),
@@ -165,7 +167,6 @@ def test_throttled_polls_are_retried(sandbox: Any) -> None:
     ids=[
         "negative",
         "unknown-nodegroup",
-        "unknown-cluster",
         "missing-fields",
         "wrong-type",
         "both-sizes",
@@ -183,6 +184,36 @@ def test_malformed_input_fails_with_a_named_error_and_changes_nothing(sandbox: A
         assert report.calls(operation) == 0
     assert "AcquireLease" not in report.states_entered
     assert [a["status"] for a in sandbox.audit_items()] == ["Rejected"]
+
+
+def test_cluster_outside_the_roles_scope_is_refused_by_iam(sandbox: Any) -> None:
+    """IAM decides before EKS looks the cluster up: the functions' roles cover node groups of ClusterName
+    only, so another cluster's answer is AccessDeniedException, as it would be in AWS."""
+    payload = {
+        **load_event("scale/nodegroup_scale_up.json"),
+        "resource": {"kind": "nodegroup", "cluster": "sip-other", "nodegroup": "general"},
+    }
+    report = sandbox.run(SCALE, payload)
+    assert report.status == "FAILED"
+    assert "AccessDeniedException" in (report.cause or "")
+    assert report.calls(*MUTATING) == 0
+    assert "AcquireLease" not in report.states_entered
+    denied = [d for d in sandbox.denials() if d.action == "eks:DescribeNodegroup"]
+    assert denied and ":nodegroup/sip-other/general/" in denied[0].resource
+
+
+def test_unknown_cluster_in_the_roles_scope_is_resource_not_found() -> None:
+    from cpctl.sandbox.runtime import Sandbox
+
+    with Sandbox(parameters={"ClusterName": "sip-other"}) as sandbox:  # the role covers sip-other; EKS has none
+        payload = {
+            **load_event("scale/nodegroup_scale_up.json"),
+            "resource": {"kind": "nodegroup", "cluster": "sip-other", "nodegroup": "general"},
+        }
+        report = sandbox.run(SCALE, payload)
+        assert report.status == "FAILED"
+        assert report.error == "ResourceNotFound"
+        assert report.calls(*MUTATING) == 0
 
 
 def test_request_overtaken_by_another_change_is_no_change_not_success(sandbox: Any) -> None:

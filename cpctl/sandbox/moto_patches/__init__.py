@@ -16,9 +16,11 @@ import moto
 from cpctl.sandbox.moto_patches import (
     clock,
     dynamodb_atomic,
+    dynamodb_ttl,
     eks,
     events,
     faults,
+    iam_enforcement,
     kms_keys,
     lambda_bridge,
     rds,
@@ -39,6 +41,8 @@ def _modules() -> list[ModuleType]:
         rds,
         events,
         sfn_integration,
+        iam_enforcement,
+        dynamodb_ttl,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache

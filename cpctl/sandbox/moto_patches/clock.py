@@ -17,12 +17,29 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 
 _LOCK = threading.Lock()
 _APPLIED: dict[str, Any] = {}
-waited_seconds: dict[str, float] = {"wait_states": 0.0, "retry_intervals": 0.0, "client_backoff": 0.0}
+waited_seconds: dict[str, float] = {
+    "wait_states": 0.0,
+    "retry_intervals": 0.0,
+    "client_backoff": 0.0,
+    "lambda_timeouts": 0.0,
+    "call_latency": 0.0,
+}
 
 
-def _count(bucket: str, seconds: float) -> None:
+def count(bucket: str, seconds: float) -> None:
+    """Add ``seconds`` that would have passed in AWS to ``bucket``."""
     with _LOCK:
-        waited_seconds[bucket] += max(float(seconds), 0.0)
+        waited_seconds[bucket] = waited_seconds.get(bucket, 0.0) + max(float(seconds), 0.0)
+
+
+_count = count
+
+
+def skipped_seconds() -> float:
+    """Seconds of botocore back-off and of slow calls the sandbox skipped so far: they count against a
+    Lambda's Timeout."""
+    with _LOCK:
+        return waited_seconds["client_backoff"] + waited_seconds["call_latency"]
 
 
 def _instant_wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:

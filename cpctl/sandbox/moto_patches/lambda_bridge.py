@@ -2,10 +2,25 @@
 
 moto's ``LambdaSimpleBackend.invoke`` runs no code. The bridge imports the
 handler once per function (a warm container), sets the function's
-environment, calls it with a Lambda-like context, and on an exception answers
-as Lambda does (``x-amz-function-error`` and ``{"errorType", "errorMessage"}``)
-so ASL ``Retry``/``Catch`` on domain error names behave as in AWS.
-Handlers run one at a time: the environment is process-wide.
+environment (its variables and its own role's credentials, as Lambda does),
+gives it its own cache of ``controlplane.aws`` clients (a function's process
+is its own in Lambda), calls it with a Lambda-like context, and on an
+exception answers as Lambda does (``x-amz-function-error`` and
+``{"errorType", "errorMessage"}``) so ASL ``Retry``/``Catch`` on domain error
+names behave as in AWS. Handlers run one at a time: the environment is
+process-wide.
+
+Lambda's limits and deaths, which moto knows nothing of:
+
+- **Timeout**: a handler that ran longer than the function's ``Timeout`` in
+  sandbox time (wall time plus the retry back-off the sandbox skipped) is
+  answered as Lambda answers a timed-out invocation (``Sandbox.Timedout``,
+  "Task timed out after N.00 seconds"); what it changed before stays changed.
+- **Injected deaths** (``SANDBOX_STATE.interrupt``): the invocation times out
+  or its runtime dies (``Runtime.ExitError``) before the handler runs, or
+  right after a given AWS call returned: that call's change is made, its
+  result is lost, and no later call of the invocation reaches AWS (a dead
+  process makes none, ``finally`` blocks included).
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ import io
 import json
 import os
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +42,8 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from cpctl.sandbox.moto_patches.state import SANDBOX_STATE
+from cpctl.sandbox.moto_patches import clock
+from cpctl.sandbox.moto_patches.state import SANDBOX_STATE, Interrupt
 
 _RUN_LOCK = threading.RLock()
 _current = threading.local()
@@ -43,6 +60,10 @@ class BridgedFunction:
     environment: dict[str, str]
     timeout: int
     memory: int
+    role_arn: str = ""
+    # The function's own controlplane.aws clients and session (signed with its role): its process, in Lambda.
+    clients: dict[Any, Any] = field(default_factory=dict)
+    sessions: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +112,54 @@ def current_execution() -> str | None:
     return getattr(_current, "execution", None)
 
 
+def current_invocation() -> str | None:
+    """The request id of the Lambda invocation running on this thread, if any."""
+    return getattr(_current, "invocation", None)
+
+
+def current_function() -> str | None:
+    """The logical id of the function whose handler is running on this thread, if any."""
+    return getattr(_current, "function", None)
+
+
+class InvocationInterrupted(BaseException):
+    """The invocation's process died or timed out: a BaseException, so no handler's ``except`` catches it."""
+
+    def __init__(self, interrupt: Interrupt) -> None:
+        super().__init__(interrupt.error_type)
+        self.interrupt = interrupt
+
+
+def after_call(service: str, operation: str) -> None:
+    """Called by the fault layer once an AWS call of the running handler returned (its change is made)."""
+    function = current_function()
+    if function is None:
+        return
+    dead = getattr(_current, "dead", None)
+    if dead is not None:
+        raise InvocationInterrupted(dead)
+    interrupt = SANDBOX_STATE.take_interrupt(function, (service, operation), getattr(_current, "event", None))
+    if interrupt is not None:
+        _current.dead = interrupt
+        raise InvocationInterrupted(interrupt)
+
+
+def before_call() -> None:
+    """Called by the fault layer before an AWS call: a dead invocation reaches AWS no more."""
+    dead = getattr(_current, "dead", None) if current_function() is not None else None
+    if dead is not None:
+        raise InvocationInterrupted(dead)
+
+
+def _lambda_error(function: BridgedFunction, error_type: str, request_id: str) -> dict[str, Any]:
+    """The payload Lambda answers for an invocation that timed out or whose runtime died."""
+    if error_type == "Sandbox.Timedout":
+        message = f"RequestId: {request_id} Error: Task timed out after {function.timeout:.2f} seconds"
+    else:
+        message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+    return {"errorType": error_type, "errorMessage": message}
+
+
 def _execution_of(event: Any) -> str | None:
     """Find the execution name the state machine passed in (``execution`` or inside ``request``)."""
     if not isinstance(event, dict):
@@ -132,14 +201,47 @@ def _load(function: BridgedFunction) -> Callable[[Any, Any], Any]:
     return handler
 
 
+@contextlib.contextmanager
+def _own_clients(function: BridgedFunction) -> Iterator[None]:
+    """Swap in the function's own ``controlplane.aws`` clients and session (credentials resolve once per
+    session: a shared one would sign every function's calls with the first one's role)."""
+    from controlplane import aws
+
+    saved = aws._CLIENTS, aws._SESSION
+    aws._CLIENTS, aws._SESSION = function.clients, function.sessions
+    try:
+        yield
+    finally:
+        aws._CLIENTS, aws._SESSION = saved
+
+
 def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
     """Run one handler as Lambda would. Returns (ok, payload)."""
-    with _RUN_LOCK, _environment(function.environment), contextlib.redirect_stdout(REGISTRY.output):
+    with (
+        _RUN_LOCK,
+        _environment(function.environment),
+        _own_clients(function),
+        contextlib.redirect_stdout(REGISTRY.output),
+    ):
         _current.execution = _execution_of(event)
+        _current.function = function.logical_id
+        _current.event = event
+        _current.dead = None
+        context = FakeLambdaContext(function)
+        _current.invocation = context.aws_request_id
+        skipped_before = clock.skipped_seconds()
+        started = time.monotonic()
         try:
+            interrupt = SANDBOX_STATE.take_interrupt(function.logical_id, None, event)
+            if interrupt is not None:
+                raise InvocationInterrupted(interrupt)
             handler = _load(function)
-            result = handler(event, FakeLambdaContext(function))
+            result = handler(event, context)
             ok, payload = True, result
+        except InvocationInterrupted as died:
+            ok, payload = False, _lambda_error(function, died.interrupt.error_type, context.aws_request_id)
+            if died.interrupt.error_type == "Sandbox.Timedout":
+                clock.count("lambda_timeouts", function.timeout)
         except Exception as exc:
             ok = False
             payload = {
@@ -150,6 +252,15 @@ def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
         finally:
             execution = _current.execution
             _current.execution = None
+            _current.function = None
+            _current.event = None
+            _current.invocation = None
+            _current.dead = None
+        ran = time.monotonic() - started + (clock.skipped_seconds() - skipped_before)
+        timed_out = not ok and isinstance(payload, dict) and payload.get("errorType") == "Sandbox.Timedout"
+        if ran > function.timeout and not timed_out:
+            # Lambda would have stopped it at its Timeout; its answer is lost, its changes are not.
+            ok, payload = False, _lambda_error(function, "Sandbox.Timedout", context.aws_request_id)
     REGISTRY.invocations.append(
         {
             "function": function.logical_id,
@@ -158,6 +269,7 @@ def invoke_function(function: BridgedFunction, event: Any) -> tuple[bool, Any]:
             "ok": ok,
             "result": payload if ok else None,
             "error": None if ok else payload,
+            "sandbox_seconds": ran,
         }
     )
     if execution:
@@ -196,4 +308,9 @@ def apply() -> None:
 
 
 def targets() -> list[str]:
-    return ["moto.awslambda_simple.models.LambdaSimpleBackend.invoke"]
+    # controlplane.aws._CLIENTS is the layer's, not moto's: listed so a rename fails as loudly.
+    return [
+        "moto.awslambda_simple.models.LambdaSimpleBackend.invoke",
+        "controlplane.aws._CLIENTS",
+        "controlplane.aws._SESSION",
+    ]
