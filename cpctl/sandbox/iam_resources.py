@@ -72,7 +72,7 @@ def authorizations(context: RequestContext) -> list[Authorization]:
     if found is None:
         raise UnmappedOperation(
             f"the sandbox does not know the IAM resources of {context.prefix}:{context.operation}; "
-            "add a rule to cpctl/sandbox/iam_resources.py (Service Authorization Reference)"
+            "add a rule to cpctl/sandbox/iam_resources.py or cpctl/sandbox/iam_rules/ (Service Authorization Reference)"
         )
     return found(context)
 
@@ -525,3 +525,10 @@ def _ssm_parameters(context: RequestContext) -> list[Authorization]:
 @rule("ssm", "GetParametersByPath")
 def _ssm_parameters_by_path(context: RequestContext) -> list[Authorization]:
     return [(action(context), _parameter(context, str(context.param("Path")).rstrip("/")))]
+
+
+# --- the rules of other workflows, one module each (cpctl/sandbox/iam_rules/) -----------------------
+
+from cpctl.sandbox import iam_rules  # noqa: E402  (the modules import ``rule`` from here)
+
+iam_rules.load_all()
