@@ -216,8 +216,11 @@ def endpoint_from_environment() -> str:
     return os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
 
 
-def run_fault_command(endpoint: str, action: str, options: dict[str, Any], out: Any = None) -> int:
-    """``cpctl sandbox fault <action>``: arm a knob on a served sandbox and print what it now holds."""
+def run_fault_command(
+    endpoint: str, action: str, options: dict[str, Any], out: Any = None, as_json: bool = False
+) -> int:
+    """``cpctl sandbox fault <action>``: arm a knob on a served sandbox and print what it now holds
+    (``as_json``: the state snapshot, or ``{"error", "message"}``)."""
     import sys
 
     out = out or sys.stdout
@@ -249,8 +252,13 @@ def run_fault_command(endpoint: str, action: str, options: dict[str, Any], out: 
             raise InvalidRequest(f"unknown action {action!r}")
         snapshot = client.state()
     except (InvalidRequest, ConnectionError) as exc:
+        if as_json:
+            out.write(json.dumps({"error": type(exc).__name__, "message": str(exc)}) + "\n")
         out.write(f"{type(exc).__name__}: {exc}\n")
-        return 2
+        return 2 if isinstance(exc, InvalidRequest) else 4
+    if as_json:
+        out.write(json.dumps(snapshot, indent=2, default=str) + "\n")
+        return 0
     for line in render_state(snapshot, calls=bool(options.get("calls"))):
         out.write(line + "\n")
     return 0

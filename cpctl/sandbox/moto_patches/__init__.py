@@ -24,6 +24,7 @@ from cpctl.sandbox.moto_patches import (
     kms_keys,
     lambda_bridge,
     rds,
+    sfn_callbacks,
     sfn_integration,
 )
 
@@ -41,6 +42,7 @@ def _modules() -> list[ModuleType]:
         rds,
         events,
         sfn_integration,
+        sfn_callbacks,
         iam_enforcement,
         dynamodb_ttl,
     ]

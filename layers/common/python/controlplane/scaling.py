@@ -258,6 +258,7 @@ def _common_fields(state: ScaleState, execution: str, now: datetime, started_at:
         "observed": observed,
         "dry_run": bool(request and request.dry_run),
         "requester": request.requester if request else None,
+        "request_reason": request.reason if request else None,
         "plan": plan,
         "checks": decision.checks if decision else [],
     }

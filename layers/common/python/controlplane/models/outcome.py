@@ -56,6 +56,8 @@ class WorkflowOutcome(Model):
     reason: str
     dry_run: bool = False
     requester: Requester | None = None
+    # Why the requester asked (the request's own reason), beside ``reason``, what came of it: the audit's "why".
+    request_reason: str | None = Field(default=None, max_length=1000)
     error: str | None = None
     recorded_at: datetime
     # When the execution started ($$.Execution.StartTime): the audit item's key, the same for every
@@ -76,6 +78,6 @@ class WorkflowOutcome(Model):
             f"Status: {self.status.value}",
             f"Reason: {self.reason}",
             f"Resource: {self.target()}",
-            f"Requester: {self.requester or 'unknown'}",
+            f"Requester: {self.requester or 'unknown'}" + (f" ({self.request_reason})" if self.request_reason else ""),
             f"Execution: {self.execution}",
         ]
