@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import iam, moto_patches, remediation_support
+from cpctl.sandbox import iam, moto_patches, ops_support, remediation_support
 from cpctl.sandbox.moto_patches import dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
 from cpctl.sandbox.moto_patches import rds as rds_patch
@@ -104,6 +104,8 @@ class Sandbox:
     state: SandboxState = field(default_factory=lambda: SANDBOX_STATE)
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
     resource_types: dict[str, str] = field(default_factory=dict)
+    # EventBridge schemas by registry and name (moto has no EventSchemas service: ops_support.py).
+    event_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     tfvars: dict[str, Any] = field(default_factory=dict)
     _mock: Any = None
     _saved_env: dict[str, str] = field(default_factory=dict)
@@ -233,6 +235,7 @@ class Sandbox:
         # Rules, permissions, subscriptions and schedules point at functions: they are created last.
         creators.pop("AWS::SNS::Subscription", None)
         creators.update(remediation_support.creators(self))
+        creators.update(ops_support.creators(self))
         order = list(creators)
         resources = template["Resources"]
         unknown = {spec["Type"] for spec in resources.values()} - set(creators)

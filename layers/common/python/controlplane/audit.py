@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from controlplane import aws
 from controlplane.config import Settings
 from controlplane.models.outcome import OutcomeStatus, WorkflowOutcome
-from controlplane.observability import logger, metrics
+from controlplane.observability import ACTION_OF_STATUS, emit, logger, metrics
 from controlplane.store import StateStore
 
 EVENT_SOURCE = "controlplane"
@@ -33,6 +33,7 @@ def record(outcome: WorkflowOutcome, store: StateStore, settings: Settings, noti
     metrics.add_dimension(name="Workflow", value=outcome.workflow)
     metrics.add_metric(name=f"Outcome{outcome.status.value}", unit=MetricUnit.Count, value=1)
     add_metrics(outcome)
+    action_metrics(outcome)
 
     publish_event(f"{outcome.workflow.title()} Outcome", body, settings)
     if outcome.status in set(notify_on):
@@ -45,6 +46,26 @@ def add_metrics(outcome: WorkflowOutcome) -> None:
     current, desired = getattr(outcome, "current", None), getattr(outcome, "desired", None)
     if current is not None and desired is not None and outcome.status == OutcomeStatus.SUCCEEDED:
         metrics.add_metric(name="CapacityChange", unit=MetricUnit.Count, value=desired - current)
+
+
+def kind_of(outcome: WorkflowOutcome) -> str:
+    """The resource kind of an outcome: its ``kind`` field, else the first part of its audit key."""
+    kind = getattr(outcome, "kind", None)
+    return str(kind) if kind else outcome.audit_key().split("#", 1)[0]
+
+
+def action_metrics(outcome: WorkflowOutcome) -> None:
+    """Actions by workflow and kind (applied, blocked, failed, dry run, no change), how long the execution
+    took to get here, and each guard that refused (``checks`` that did not pass)."""
+    kind = kind_of(outcome)
+    emit(ACTION_OF_STATUS[outcome.status.value], 1, Workflow=outcome.workflow, Kind=kind)
+    if outcome.started_at is not None:
+        seconds = max((outcome.recorded_at - outcome.started_at).total_seconds(), 0.0)
+        emit("ActionDuration", seconds, Workflow=outcome.workflow, Kind=kind)
+    if outcome.status == OutcomeStatus.BLOCKED:
+        for check in getattr(outcome, "checks", None) or []:
+            if not getattr(check, "passed", True):
+                emit("GuardTrips", 1, Workflow=outcome.workflow, Guard=str(getattr(check, "name", "unknown")))
 
 
 def publish_event(detail_type: str, detail: dict[str, Any], settings: Settings) -> None:
@@ -63,6 +84,7 @@ def publish_event(detail_type: str, detail: dict[str, Any], settings: Settings) 
 
 
 def notify(outcome: WorkflowOutcome, settings: Settings) -> None:
+    """One short message: status, reason, resource, change, requester, execution and its console link."""
     subject = f"[{settings.environment}] {outcome.workflow} {outcome.status.value}: {outcome.target()}"[:100]
     aws.client("sns").publish(
         TopicArn=settings.notify_topic_arn,

@@ -64,3 +64,79 @@ def _execution_of(event: Any) -> str | None:
         if isinstance(candidate, dict) and isinstance(candidate.get("execution"), str):
             return str(candidate["execution"])
     return None
+
+
+# --- metrics: what the control plane emits (namespace SIP/ControlPlane), and where people see it ------
+
+
+class MetricSpec(BaseModel):
+    """One metric: its dimensions besides ``service``, its unit, and where it is shown (``dashboard``, or
+    why it is not). ``tests/infra/test_dashboard.py`` holds the dashboard in the template to this list."""
+
+    dimensions: tuple[str, ...]
+    unit: str
+    shown: str = "dashboard"
+
+
+_ACTION = ("Workflow", "Kind")
+# Outcome statuses (controlplane.models.outcome.OutcomeStatus) as counts per workflow; the remediation
+# entry point's decisions and the Remediation workflow's ends as counts (the names they had before this
+# catalog: an alarm in the template reads RemediationFailed).
+METRICS: dict[str, MetricSpec] = {
+    **{
+        f"Outcome{status}": MetricSpec(dimensions=("Workflow",), unit="Count")
+        for status in ("Succeeded", "NoChange", "DryRun", "Blocked", "Rejected", "TimedOut", "Failed")
+    },
+    "ActionsApplied": MetricSpec(dimensions=_ACTION, unit="Count"),
+    "ActionsBlocked": MetricSpec(dimensions=_ACTION, unit="Count"),
+    "ActionsFailed": MetricSpec(dimensions=_ACTION, unit="Count"),
+    "ActionsSuppressed": MetricSpec(dimensions=_ACTION, unit="Count"),
+    "ActionsDryRun": MetricSpec(dimensions=_ACTION, unit="Count"),
+    "ActionsNoChange": MetricSpec(dimensions=_ACTION, unit="Count"),
+    "ActionDuration": MetricSpec(dimensions=_ACTION, unit="Seconds"),
+    "GuardTrips": MetricSpec(dimensions=("Workflow", "Guard"), unit="Count"),
+    "RemediationLatency": MetricSpec(dimensions=("Kind",), unit="Seconds"),
+    "CapacityChange": MetricSpec(
+        dimensions=("Workflow",),
+        unit="Count",
+        shown="not on the dashboard: a signed sum of sizes across kinds means little; the audit has each change",
+    ),
+    **{
+        f"Remediation{status}": MetricSpec(dimensions=(), unit="Count")
+        for status in ("Admitted", "Suppressed", "Ignored", "Rejected", "Failed", "Remediated", "Notified", "Escalated")
+    },
+    "RemediationSweepWaiting": MetricSpec(dimensions=(), unit="Count"),
+}
+
+# How an outcome counts as an action (a change the control plane made, refused, or could not make).
+ACTION_OF_STATUS = {
+    "Succeeded": "ActionsApplied",
+    "Blocked": "ActionsBlocked",
+    "Failed": "ActionsFailed",
+    "TimedOut": "ActionsFailed",
+    "Rejected": "ActionsFailed",
+    "DryRun": "ActionsDryRun",
+    "NoChange": "ActionsNoChange",
+}
+
+
+def emit(name: str, value: float, **dimensions: str) -> None:
+    """One EMF metric with its own dimensions (``service`` plus the catalog's), written at once.
+
+    Powertools' shared ``metrics`` object has one dimension set per flush; metrics by kind, by guard and
+    by workflow need several, so each gets its own EMF record (``single_metric``).
+    """
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    spec = METRICS[name]
+    if set(dimensions) != set(spec.dimensions):
+        raise ValueError(f"{name} takes dimensions {spec.dimensions}, not {sorted(dimensions)}")
+    with single_metric(
+        name=name,
+        unit=MetricUnit(spec.unit),
+        value=value,
+        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE,
+        default_dimensions={"service": SERVICE},
+    ) as metric:
+        for key in spec.dimensions:
+            metric.add_dimension(name=key, value=dimensions[key][:250] or "unknown")

@@ -389,5 +389,10 @@ def handle_record(event: Any) -> Outcome:
     except ValueError:
         raise InvalidRequest("started_at must be an ISO 8601 time") from None
     outcome = outcome_of(_state(event.get("state", {})), str(event.get("execution", "")), now_utc(), started_at)
+    if event.get("execution_arn"):
+        try:
+            outcome = Outcome.model_validate({**outcome.model_dump(), "execution_arn": event["execution_arn"]})
+        except ValidationError:
+            raise InvalidRequest("execution_arn must be a Step Functions execution ARN") from None
     audit.record(outcome, _store(cfg), cfg, pol.notify_on)
     return outcome

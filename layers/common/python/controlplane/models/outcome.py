@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from controlplane.console import execution_url
 from controlplane.models.base import Model
 
 
@@ -60,6 +61,8 @@ class WorkflowOutcome(Model):
     request_reason: str | None = Field(default=None, max_length=1000)
     error: str | None = None
     recorded_at: datetime
+    # The execution's ARN ($$.Execution.Id), for the console link in notifications; None when not given.
+    execution_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:")
     # When the execution started ($$.Execution.StartTime): the audit item's key, the same for every
     # retry of the recording task, so a retried record writes the same item again.
     started_at: datetime | None = None
@@ -80,4 +83,5 @@ class WorkflowOutcome(Model):
             f"Resource: {self.target()}",
             f"Requester: {self.requester or 'unknown'}" + (f" ({self.request_reason})" if self.request_reason else ""),
             f"Execution: {self.execution}",
+            *([f"Console: {execution_url(self.execution_arn)}"] if self.execution_arn else []),
         ]

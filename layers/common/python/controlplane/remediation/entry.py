@@ -32,7 +32,7 @@ from controlplane import aws
 from controlplane.config import Settings, settings
 from controlplane.models.base import Model
 from controlplane.models.errors import InvalidRequest, TransientAwsError
-from controlplane.observability import logger, metrics
+from controlplane.observability import emit, logger, metrics
 from controlplane.remediation.events import Signal, Unusable, signals_of
 from controlplane.remediation.policy import ActionType, RemediationPolicy, Rule, load_remediation_policy
 from controlplane.remediation.store import (
@@ -93,6 +93,13 @@ def count_metric(name: str, value: int) -> None:
     if not getattr(provider, "namespace", None):
         provider.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SIP/ControlPlane"
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def suppressed_metrics(decisions: list[Decision]) -> None:
+    """Actions the remediation did not take because another is in flight or cooling down, by kind."""
+    kinds = Counter((d.resource_key or "unknown").split("#", 1)[0] for d in decisions if d.status == "Suppressed")
+    for kind, count in kinds.items():
+        emit("ActionsSuppressed", count, Workflow="remediation", Kind=kind)
 
 
 def slug(text: str, limit: int) -> str:
@@ -297,6 +304,7 @@ def handle(event: Any, ctx: EntryContext) -> EntryReport:
     counts = Counter(d.status for d in decisions)
     for status, count in counts.items():
         count_metric(f"Remediation{status}", count)
+    suppressed_metrics(decisions)
     logger.info("remediation entry", extra={"counts": dict(counts)})
     return EntryReport(decisions=decisions, counts=dict(counts))
 

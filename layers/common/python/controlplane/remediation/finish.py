@@ -27,10 +27,11 @@ from pydantic import Field, ValidationError
 from controlplane import aws
 from controlplane.audit import publish_event
 from controlplane.config import Settings, settings
+from controlplane.console import execution_url
 from controlplane.models.base import LenientModel, Model
 from controlplane.models.errors import InvalidRequest, TransientAwsError, error_message, validation_problems
 from controlplane.models.scale import StepError
-from controlplane.observability import logger
+from controlplane.observability import emit, logger
 from controlplane.remediation.entry import count_metric
 from controlplane.remediation.events import NAME_MAX, RESET_REASON_PREFIX
 from controlplane.remediation.store import DynamoRemediationStore, RemediationStore, key_part
@@ -77,6 +78,8 @@ class FinishInput(Model):
 
     remediation: RemediationState
     execution: ExecutionName
+    # $$.Execution.Id: the console link in the notification (absent in events recorded before it was passed).
+    execution_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:")
 
 
 class RemediationOutcome(Model):
@@ -140,7 +143,22 @@ def outcome_of(state: RemediationState, execution: str, now: datetime) -> Remedi
     )
 
 
-def _notify(outcome: RemediationOutcome, state: RemediationState, cfg: Settings) -> None:
+def applied_after(state: RemediationState) -> float | None:
+    """Seconds from the alarm's admission to the change its Scale execution applied and verified (None when
+    nothing was applied): the remediation latency people watch on the dashboard."""
+    output = state.scale.output if state.scale else None
+    if state.admitted_at is None or not output or output.get("status") != "Succeeded":
+        return None
+    try:
+        applied = datetime.fromisoformat(str(output.get("recorded_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max((applied - state.admitted_at).total_seconds(), 0.0)
+
+
+def _notify(
+    outcome: RemediationOutcome, state: RemediationState, cfg: Settings, execution_arn: str | None = None
+) -> None:
     escalated = outcome.status == "Escalated"
     head = "ESCALATION" if escalated else "remediation"
     subject = f"[{cfg.environment}] {head}: {outcome.rule} {state.state}"[:100]
@@ -151,6 +169,7 @@ def _notify(outcome: RemediationOutcome, state: RemediationState, cfg: Settings)
         f"Result: {outcome.reason}",
         f"Scale execution: {outcome.scale_execution or '-'}",
         f"Remediation execution: {outcome.execution}",
+        *([f"Console: {execution_url(execution_arn)}"] if execution_arn else []),
     ]
     if escalated:
         lines.append("Automatic remediation did not resolve this; a person needs to act.")
@@ -207,6 +226,7 @@ def finish_step(
     now: datetime,
     publish: bool = True,
     reset: AlarmReset = reset_alarm,
+    execution_arn: str | None = None,
 ) -> RemediationOutcome:
     outcome = outcome_of(state, execution, now)
     store.release(state.resource_key, state.owner)
@@ -218,10 +238,13 @@ def finish_step(
     # Keyed by the admission time, not the attempt's: a retried task overwrites its own audit item.
     audit.put_audit(f"remediation#{key_part(state.rule)}", state.admitted_at or now, execution, body)
     count_metric(f"Remediation{outcome.status}", 1)
+    latency = applied_after(state)
+    if latency is not None:
+        emit("RemediationLatency", latency, Kind=state.resource_key.split("#", 1)[0])
     if publish:
         publish_event(f"Remediation {outcome.status}", body, cfg)
         if outcome.status in ("Escalated", "Notified"):
-            _notify(outcome, state, cfg)
+            _notify(outcome, state, cfg, execution_arn)
     logger.info("remediation finished", extra={"status": outcome.status, "rule": state.rule})
     return outcome
 
@@ -241,4 +264,5 @@ def handle_finish(event: Any) -> RemediationOutcome:
         DynamoStateStore(cfg.state_table),
         cfg,
         clock.now(),
+        execution_arn=request.execution_arn,
     )

@@ -36,6 +36,7 @@ from controlplane.remediation.entry import (
     default_context,
     execution_names,
     quiet_refusal,
+    suppressed_metrics,
 )
 from controlplane.remediation.events import NAME_MAX, Signal
 from controlplane.remediation.policy import TriggerState
@@ -116,6 +117,7 @@ def sweep(request: SweepRequest, ctx: EntryContext, in_alarm: list[AlarmInAlarm]
     counts = Counter(d.status for d in decisions)
     for status, count in counts.items():
         count_metric(f"Remediation{status}", count)
+    suppressed_metrics(decisions)
     count_metric("RemediationSweepWaiting", len(waiting))
     logger.info("alarm sweep", extra={"counts": dict(counts), "waiting": len(waiting)})
     return SweepReport(in_alarm=[a.name for a in in_alarm], decisions=decisions, waiting=waiting, counts=dict(counts))
