@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -318,3 +319,35 @@ def test_help_documents_every_exit_code() -> None:
     result = subprocess.run([tool("cpctl"), "--help"], capture_output=True, text=True, timeout=60, check=False)
     documented = {int(m) for m in re.findall(r"^\s+(\d)\s{2}\S", result.stdout, flags=re.MULTILINE)}
     assert documented == {int(code) for code in Exit}, result.stdout
+
+
+def test_a_deployed_stack_is_found_by_its_outputs(served: ServedSandbox) -> None:
+    """--stack-name / --environment read <Name>StateMachineArn and StateTableName from the stack's outputs
+    (here a stack in the served sandbox's CloudFormation whose outputs point at its workflows)."""
+    described = json.loads(urllib.request.urlopen(f"{served.endpoint}/_sandbox", timeout=10).read())
+    outputs = {f"{lid}Arn": {"Value": arn} for lid, arn in described["state_machines"].items()}
+    outputs["StateTableName"] = {"Value": described["state_table"]}
+    template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": outputs}
+    served.client("cloudformation").create_stack(StackName="sip-controlplane-ops", TemplateBody=json.dumps(template))
+
+    started = cpctl_json(served, "run", "scale", "--input", str(EVENTS / "scale" / "cache_replicas_out.json"),
+                         "--dry-run", "--wait", "--environment", "ops", "--name", "via-stack")  # fmt: skip
+    assert (started["workflow"], started["status"]) == ("scale", "SUCCEEDED")
+    listed = cpctl_json(served, "executions", "scale", "--stack-name", "sip-controlplane-ops")
+    assert "via-stack" in {row["name"] for row in listed}
+    rows = cpctl_json(served, "audit", "--since", "1h", "-e", "ops")
+    assert "via-stack" in {row["execution"] for row in rows}
+
+
+def test_the_scale_command_builds_the_request_and_finds_the_state_machine(served: ServedSandbox) -> None:
+    spot = '{"kind":"nodegroup","cluster":"sip-dev","nodegroup":"spot"}'
+    result = cpctl_json(served, "scale", "--resource", spot, "--delta", "1", "--reason", "scale command",
+                        "--requester", "gina", "--dry-run", "--wait")  # fmt: skip
+    assert (result["workflow"], result["outcome"]) == ("scale", "DryRun")
+    assert result["input"] == {
+        "resource": {"kind": "nodegroup", "cluster": "sip-dev", "nodegroup": "spot"},
+        "delta": 1, "reason": "scale command", "requester": {"type": "person", "id": "gina"}, "dry_run": True,
+    }  # fmt: skip
+    code, _, err = cpctl(served, "scale", "--resource", "{}", "--desired", "1", "--delta", "1", "--reason", "x",
+                         "--requester", "y")  # fmt: skip
+    assert code == Exit.USAGE and "exactly one of --desired or --delta" in err
