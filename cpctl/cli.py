@@ -305,6 +305,12 @@ def audit(resource: str | None, since: str | None, limit: int, as_json: bool, ta
     return int(Exit.OK)
 
 
+def _shown(path: Path) -> str:
+    from cpctl import REPO_ROOT
+
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 @cli.command()
 @click.argument("workflow", required=False, shell_complete=_workflow_names)
 @click.option("--update-docs", is_flag=True, help="rewrite the diagram in every workflow's runbook (docs/)")
@@ -319,7 +325,7 @@ def diagram(workflow: str | None, update_docs: bool, check: bool, as_json: bool)
     machines = template_state_machines()
     if update_docs or check:
         found = diagrams.stale_docs() if check else diagrams.update_docs()
-        report = [{"logical_id": lid, "doc": str(path), "state": state} for lid, path, state in found]
+        report = [{"logical_id": lid, "doc": _shown(path), "state": state} for lid, path, state in found]
         if as_json:
             render.emit_json(report)
         for row in [] if as_json else report:

@@ -170,6 +170,8 @@ def summary_lines(described: dict[str, Any]) -> list[str]:
             f"  aws stepfunctions describe-execution --execution-arn {execution}",
             f"  aws eks describe-nodegroup --cluster-name {described['cluster']} --nodegroup-name general",
             f"  aws dynamodb scan --table-name {described['state_table']}",
+            "  cpctl run scale --input events/scale/nodegroup_scale_up.json --wait   # or: cpctl executions,"
+            " cpctl history NAME, cpctl audit --since 1h",
         ]
     lines += ["", "Ctrl-C (or SIGTERM) stops it."]
     return lines
