@@ -32,7 +32,7 @@ _STATUS_STYLE = {
 
 
 # Output fields the headline already shows, or that say nothing to a person reading the result.
-_NOT_SHOWN = frozenset({"status", "workflow", "execution", "recorded_at", "started_at", "dry_run"})
+_NOT_SHOWN = frozenset({"status", "workflow", "execution", "execution_arn", "recorded_at", "started_at", "dry_run"})
 
 
 def console(stderr: bool = False) -> Console:
@@ -104,7 +104,7 @@ def execution_result(view: dict[str, Any]) -> None:
         out.print(
             f"  state  {escape(state['name'])}: {escape(str(state['error']))} {escape(str(state.get('cause') or ''))}"
         )
-    out.print(f"  console {view['consoleUrl']}")
+    out.print(f"  console {view['consoleUrl']}", soft_wrap=True)  # one line: terminals make it a link
 
 
 def executions_table(rows: list[dict[str, Any]]) -> None:
@@ -152,7 +152,7 @@ def history_table(view: dict[str, Any]) -> None:
     out.print(table)
     if view.get("error"):
         out.print(f"error [red]{escape(str(view['error']))}[/]: {escape(str(view.get('cause') or ''))}")
-    out.print(f"console {view['consoleUrl']}")
+    out.print(f"console {view['consoleUrl']}", soft_wrap=True)
 
 
 def audit_table(rows: list[dict[str, Any]]) -> None:
