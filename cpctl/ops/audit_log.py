@@ -45,6 +45,8 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
         record = {}
     requester = record.get("requester")
     who = f"{requester.get('type')}:{requester.get('id')}" if isinstance(requester, dict) else requester
+    if who is None and record.get("rule"):  # a remediation: the alarm or alert that asked
+        who = f"{record.get('source', 'alarm')}:{record['rule']}"
     before = record.get("before", record.get("current"))
     after = record.get("after", record.get("desired"))
     return {
