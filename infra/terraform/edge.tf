@@ -63,6 +63,7 @@ resource "aws_acm_certificate_validation" "cloudfront" {
 }
 
 module "alb" {
+  #checkov:skip=CKV_TF_1:Registry module pinned to an exact version (tests/infra/test_terraform_platform.py); registry sources take no commit hash.
   source  = "terraform-aws-modules/alb/aws"
   version = "10.5.0"
 
@@ -139,6 +140,7 @@ data "aws_cloudfront_response_headers_policy" "security_headers" {
 }
 
 module "cloudfront" {
+  #checkov:skip=CKV_TF_1:Registry module pinned to an exact version (tests/infra/test_terraform_platform.py); registry sources take no commit hash.
   source  = "terraform-aws-modules/cloudfront/aws"
   version = "6.6.0"
 
@@ -211,33 +213,69 @@ resource "aws_wafv2_web_acl" "edge" {
     allow {}
   }
 
-  dynamic "rule" {
-    for_each = {
-      AWSManagedRulesAmazonIpReputationList = 10
-      AWSManagedRulesCommonRuleSet          = 20
-      AWSManagedRulesKnownBadInputsRuleSet  = 30 # includes the Log4j (Log4Shell) rules
+  rule {
+    name     = "AWSManagedRulesAmazonIpReputationList"
+    priority = 10
+
+    override_action {
+      none {}
     }
 
-    content {
-      name     = rule.key
-      priority = rule.value
-
-      override_action {
-        none {}
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesAmazonIpReputationList"
+        vendor_name = "AWS"
       }
+    }
 
-      statement {
-        managed_rule_group_statement {
-          name        = rule.key
-          vendor_name = "AWS"
-        }
-      }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "AWSManagedRulesAmazonIpReputationList"
+      sampled_requests_enabled   = true
+    }
+  }
 
-      visibility_config {
-        cloudwatch_metrics_enabled = true
-        metric_name                = rule.key
-        sampled_requests_enabled   = true
+  rule {
+    name     = "AWSManagedRulesCommonRuleSet"
+    priority = 20
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesCommonRuleSet"
+        vendor_name = "AWS"
       }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "AWSManagedRulesCommonRuleSet"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesKnownBadInputsRuleSet"
+    priority = 30 # includes the Log4j (Log4Shell) rules
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+        vendor_name = "AWS"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "AWSManagedRulesKnownBadInputsRuleSet"
+      sampled_requests_enabled   = true
     }
   }
 

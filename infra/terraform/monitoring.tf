@@ -153,19 +153,25 @@ resource "aws_opensearch_domain" "logs" {
     }
   }
 
-  dynamic "log_publishing_options" {
-    for_each = {
-      INDEX_SLOW_LOGS     = "index-slow"
-      SEARCH_SLOW_LOGS    = "search-slow"
-      ES_APPLICATION_LOGS = "application"
-      AUDIT_LOGS          = "audit"
-    }
+  log_publishing_options {
+    log_type                 = "INDEX_SLOW_LOGS"
+    cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["index-slow"].arn
+  }
 
-    content {
-      log_type                 = log_publishing_options.key
-      cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch[log_publishing_options.value].arn
-      enabled                  = true
-    }
+  log_publishing_options {
+    log_type                 = "SEARCH_SLOW_LOGS"
+    cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["search-slow"].arn
+  }
+
+  log_publishing_options {
+    log_type                 = "ES_APPLICATION_LOGS"
+    cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["application"].arn
+  }
+
+  log_publishing_options {
+    log_type                 = "AUDIT_LOGS"
+    cloudwatch_log_group_arn = aws_cloudwatch_log_group.opensearch["audit"].arn
+    enabled                  = true
   }
 
   access_policies = data.aws_iam_policy_document.opensearch_access.json
@@ -265,6 +271,7 @@ resource "aws_iam_role" "grafana" {
 }
 
 data "aws_iam_policy_document" "grafana" {
+  #checkov:skip=CKV_AWS_356:CloudWatch metric reads and X-Ray trace reads have no resource-level permissions (read-only actions only).
   statement {
     sid       = "QueryPrometheus"
     actions   = ["aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata", "aps:DescribeWorkspace"]
