@@ -11,6 +11,7 @@ import pytest
 
 from tests.infra import terraform_hcl as tf
 
+
 def _resource_id(block: tf.Block) -> str:
     return f"{block.file.parent.name}/{block.type}.{block.name}"
 
@@ -58,9 +59,7 @@ def test_registry_modules_are_pinned_to_exact_versions(block: tf.Block) -> None:
     assert tf.registry_key(block) in tf.MODULE_FACTS, f"{tf.registry_key(block)}: no facts read from its source"
 
 
-@pytest.mark.parametrize(
-    "block", [b for b in tf.of_kind("module") if tf.is_registry(b)], ids=lambda block: block.name
-)
+@pytest.mark.parametrize("block", [b for b in tf.of_kind("module") if tf.is_registry(b)], ids=lambda block: block.name)
 def test_registry_module_inputs_exist_at_the_pinned_version(block: tf.Block) -> None:
     """Every argument is a variable of the module at that tag (tests/infra/data/terraform_modules.json)."""
     known = set(tf.MODULE_FACTS[tf.registry_key(block)]["variables"])
