@@ -14,6 +14,7 @@ and the local modules; the static tests in tests/infra check the module calls.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKOV_VERSION = "3.3.30"
 VENV_DIR = REPO_ROOT / ".venv-checkov"
 CONSTRAINTS = REPO_ROOT / "constraints-checkov.txt"
+LOCK_FILE = REPO_ROOT / ".venv-checkov.lock"
 # Minimum words of a skip's reason: an id alone, or "false positive", is not a reason.
 MIN_REASON_WORDS = 5
 
@@ -89,9 +91,19 @@ def installed_version() -> str | None:
 
 
 def ensure_installed() -> Path:
-    """Create .venv-checkov with the pinned checkov unless it is there already."""
+    """Create .venv-checkov with the pinned checkov unless it is there already (one process at a time:
+    pytest-xdist workers may ask together)."""
     if installed_version() == CHECKOV_VERSION:
         return checkov_bin()
+    with LOCK_FILE.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed_version() == CHECKOV_VERSION:
+            return checkov_bin()
+        _install()
+    return checkov_bin()
+
+
+def _install() -> None:
     python = os.environ.get("CHECKOV_PYTHON")
     if python:
         subprocess.run([python, "-m", "venv", "--clear", str(VENV_DIR)], check=True)
@@ -110,7 +122,6 @@ def ensure_installed() -> Path:
     version = installed_version()
     if version != CHECKOV_VERSION:
         raise RuntimeError(f"{VENV_DIR}: checkov {version!r} installed, {CHECKOV_VERSION} expected")
-    return checkov_bin()
 
 
 def _reports(output: str) -> list[dict[str, Any]]:

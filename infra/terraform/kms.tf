@@ -35,6 +35,7 @@ data "aws_iam_policy_document" "data_key" {
       variable = "kms:ViaService"
       values = [
         "rds.${var.region}.amazonaws.com",
+        "ec2.${var.region}.amazonaws.com", # encrypted EBS volumes of the node groups (Auto Scaling launches them)
         "elasticache.${var.region}.amazonaws.com",
         "s3.${var.region}.amazonaws.com",
         "secretsmanager.${var.region}.amazonaws.com",
