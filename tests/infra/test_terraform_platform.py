@@ -67,6 +67,38 @@ def test_registry_module_inputs_exist_at_the_pinned_version(block: tf.Block) -> 
     assert not unknown, f"module.{block.name} ({tf.registry_key(block)}) has no input {sorted(unknown)}"
 
 
+# Maps whose keys are names we choose, not attributes of the module's object types.
+FREE_FORM_KEYS = {"tags", "labels"}
+
+
+def _leaf_keys(value: object, parent: str = "") -> set[str]:
+    """Keys of scalar or list values at any depth; keys of nested objects are followed, not checked (they may
+    be the names of a map(object(...)))."""
+    keys: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            keys |= _leaf_keys(item, parent)
+    elif isinstance(value, dict) and parent not in FREE_FORM_KEYS:
+        for key, item in value.items():
+            if isinstance(item, dict):
+                keys |= _leaf_keys(item, key)
+            else:
+                keys.add(key)
+                keys |= _leaf_keys(item, key)
+    return keys
+
+
+@pytest.mark.parametrize("block", [b for b in tf.of_kind("module") if tf.is_registry(b)], ids=lambda block: block.name)
+def test_object_inputs_use_attributes_the_module_declares(block: tf.Block) -> None:
+    """Inside object-typed inputs (listeners, target_groups, origin, default_cache_behavior, ...), every
+    attribute we set is one the variable's type declares at the pinned version."""
+    declared = tf.MODULE_FACTS[tf.registry_key(block)]["object_attributes"]
+    for name, value in block.body.items():
+        if name in declared:
+            unknown = _leaf_keys(value) - set(declared[name])
+            assert not unknown, f"module.{block.name}.{name}: {sorted(unknown)} not in the variable's type"
+
+
 def test_node_group_attributes_exist_in_the_eks_module() -> None:
     eks = tf.module("eks")
     assert eks.body["eks_managed_node_groups"] == "${local.node_groups}"
