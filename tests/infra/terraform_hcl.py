@@ -23,6 +23,7 @@ TERRAFORM = REPO / "infra" / "terraform"
 CONFIG = TERRAFORM / "config"
 ENVIRONMENTS = ("dev", "staging", "prod")
 MODULE_FACTS = json.loads((Path(__file__).parent / "data" / "terraform_modules.json").read_text())["modules"]
+PROVIDER_FACTS = json.loads((Path(__file__).parent / "data" / "terraform_provider_aws.json").read_text())["types"]
 
 _OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
@@ -137,6 +138,39 @@ def refs(value: Any, prefix: str) -> set[str]:
 
 def module_output_refs(value: Any) -> set[tuple[str, str]]:
     return set(re.findall(r"(?<![\w.])module\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)", text(value)))
+
+
+RESOURCE_META_ARGUMENTS = {"provider", "count", "for_each", "lifecycle", "depends_on"}
+
+
+def argument_names(body: dict[str, Any], opaque: frozenset[str] = frozenset()) -> set[str]:
+    """Argument and nested block names used in a resource body, at any depth (dynamic blocks included);
+    map arguments (tags, ...) count as one name, and so do the `opaque` blocks whatever they hold."""
+    names: set[str] = set()
+    for key, value in body.items():
+        if key in RESOURCE_META_ARGUMENTS:
+            continue
+        if key in opaque:
+            names.add(key)
+            continue
+        if key == "dynamic":
+            for entry in value:
+                for block_name, spec in entry.items():
+                    names.add(block_name)
+                    for content in spec.get("content", []):
+                        names |= argument_names(content, opaque)
+            continue
+        names.add(key)
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            for item in value:
+                names |= argument_names(item, opaque)
+    return names
+
+
+def resource_attribute_refs(value: Any) -> set[tuple[str, str, str]]:
+    """(type, name, attribute) of every `aws_<type>.<name>.<attribute>` and `data.aws_...` reference."""
+    found = re.findall(r"(?<![\w.])((?:data\.)?aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z0-9_]+)", text(value))
+    return set(found)
 
 
 def ignore_changes(block: Block) -> set[str]:

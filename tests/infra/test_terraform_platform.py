@@ -114,6 +114,38 @@ def _source_of_local(name: str) -> str:
     return source[start : source.index("\n  }\n}\n", start)]
 
 
+def _provider_id(block: tf.Block) -> str:
+    return f"{block.file.parent.name}/{block.kind}.{block.type}.{block.name}"
+
+
+AWS_BLOCKS = [
+    block
+    for directory in tf.all_module_dirs()
+    for block in tf.blocks(directory)
+    if block.kind in {"resource", "data"} and block.type.startswith("aws_")
+]
+
+
+@pytest.mark.parametrize("block", AWS_BLOCKS, ids=_provider_id)
+def test_resource_arguments_exist_in_the_aws_provider(block: tf.Block) -> None:
+    """Every argument and nested block is in the provider's schema (tests/infra/data/terraform_provider_aws.json)."""
+    key = block.type if block.kind == "resource" else f"data.{block.type}"
+    assert key in tf.PROVIDER_FACTS, f"{key}: add its schema facts"
+    facts = tf.PROVIDER_FACTS[key]
+    used = tf.argument_names(block.body, frozenset(facts.get("opaque_blocks", [])))
+    unknown = used - set(facts["arguments"])
+    assert not unknown, f"{block.address}: not arguments of {block.type}: {sorted(unknown)}"
+
+
+def test_referenced_resource_attributes_exist() -> None:
+    for directory in tf.all_module_dirs():
+        for block in tf.blocks(directory):
+            for type_, name, attribute in tf.resource_attribute_refs(block.body):
+                facts = tf.PROVIDER_FACTS[type_]
+                known = set(facts["attributes"]) | set(facts["arguments"]) | {"id"}
+                assert attribute in known, f"{block.address}: {type_}.{name}.{attribute} does not exist"
+
+
 def test_module_outputs_referenced_exist() -> None:
     modules = {block.name: block for block in tf.of_kind("module")}
     for block in tf.blocks():
