@@ -1,5 +1,6 @@
-# Least-privilege security groups: each allows one port from the groups that need it, nothing from
+# Least-privilege security groups: each allows one port from the groups that need it, no ingress from
 # CIDR ranges except the VPC endpoints (the VPC) and the ALB (CloudFront's origin-facing prefix list).
+# Egress to 0.0.0.0/0 only on 443, for the AWS APIs that have no VPC endpoint here.
 # The EKS cluster and node groups come from the eks module (module.eks.*_security_group_id).
 
 data "aws_ec2_managed_prefix_list" "cloudfront_origin_facing" {
@@ -81,6 +82,18 @@ resource "aws_vpc_security_group_egress_rule" "controlplane_to_endpoints" {
   to_port                      = 443
   referenced_security_group_id = aws_security_group.vpc_endpoints.id
   tags                         = { Name = "controlplane-to-endpoints" }
+}
+
+# Other AWS APIs (DynamoDB, Step Functions, SNS, EventBridge, CloudWatch) have no endpoint here: through
+# the NAT gateways.
+resource "aws_vpc_security_group_egress_rule" "controlplane_to_aws_apis" {
+  security_group_id = aws_security_group.controlplane.id
+  description       = "HTTPS to the AWS APIs without an endpoint, through the NAT gateways"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+  tags              = { Name = "controlplane-to-aws-apis" }
 }
 
 resource "aws_security_group" "postgres" {

@@ -430,6 +430,23 @@ def test_databases_and_logs_are_multi_az() -> None:
     assert tf.module("alb").body["subnets"] == "${module.vpc.public_subnets}"
 
 
+def test_security_groups_admit_no_internet_and_open_one_port_per_rule() -> None:
+    ingress = tf.resources("aws_vpc_security_group_ingress_rule")
+    egress = tf.resources("aws_vpc_security_group_egress_rule")
+    assert ingress and egress
+    for rule in ingress:
+        assert rule.body.get("cidr_ipv4") in (None, "${var.vpc_cidr}"), f"{rule.name}: ingress from a CIDR"
+        assert "cidr_ipv6" not in rule.body
+    for rule in [*ingress, *egress]:
+        assert rule.body["from_port"] == rule.body["to_port"], f"{rule.name}: one port per rule"
+        assert rule.body["ip_protocol"] == "tcp", rule.name
+        assert rule.body["description"], rule.name
+        if rule.body.get("cidr_ipv4") == "0.0.0.0/0":
+            assert rule in egress and rule.body["from_port"] == 443, f"{rule.name}: only HTTPS out to the internet"
+    assert tf.module("vpc").body["default_security_group_ingress"] == []
+    assert tf.module("vpc").body["default_security_group_egress"] == []
+
+
 # --- ownership: what the control plane changes at run time, Terraform ignores -------------------------
 
 
