@@ -303,7 +303,8 @@ class Sandbox:
     def _create_log_group(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
         name = r.resolve(props["LogGroupName"])
         logs = self.client("logs")
-        logs.create_log_group(logGroupName=name)
+        key = props.get("KmsKeyId")
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": r.resolve(key)} if key else {}))
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(r.resolve(props["RetentionInDays"])))
         return {"Ref": name, "Arn": f"arn:aws:logs:{self.region}:{r.account_id}:log-group:{name}:*"}
 
@@ -315,7 +316,7 @@ class Sandbox:
             AttributeDefinitions=p["AttributeDefinitions"],
             KeySchema=p["KeySchema"],
             BillingMode=p["BillingMode"],
-            SSESpecification={"Enabled": bool(p.get("SSESpecification", {}).get("SSEEnabled"))},
+            SSESpecification=_sse_specification(p.get("SSESpecification", {})),
             DeletionProtectionEnabled=bool(p.get("DeletionProtectionEnabled", False)),
         )["TableDescription"]
         ttl = p.get("TimeToLiveSpecification")
@@ -801,6 +802,16 @@ def _find_state(definition: dict[str, Any], name: str) -> dict[str, Any] | None:
                 if found is not None:
                     return found
     return None
+
+
+def _sse_specification(template: dict[str, Any]) -> dict[str, Any]:
+    """The table's SSESpecification in the API's names (the template says SSEEnabled, the API Enabled)."""
+    spec: dict[str, Any] = {"Enabled": bool(template.get("SSEEnabled"))}
+    if template.get("SSEType"):
+        spec["SSEType"] = template["SSEType"]
+    if template.get("KMSMasterKeyId"):
+        spec["KMSMasterKeyId"] = template["KMSMasterKeyId"]
+    return spec
 
 
 def load_tfvars(environment: str) -> dict[str, Any]:
