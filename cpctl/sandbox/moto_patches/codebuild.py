@@ -256,14 +256,20 @@ def _run_plan(emulated: EmulatedBuild) -> tuple[tuple[str, str, str] | None, dic
     return None, {**keys, "PLAN_SHA256": digest, "PLAN_EXIT_CODE": "2" if changes else "0"}
 
 
+def _verify_command() -> str:
+    """The apply buildspec's command that checks the plan's hash (CodeBuild names it in the phase context)."""
+    import yaml
+
+    spec = yaml.safe_load((REPO_ROOT / "infra" / "buildspecs" / "apply.yml").read_text())
+    commands = [c for phase in spec["phases"].values() for c in phase.get("commands", [])]
+    return next(str(c) for c in commands if "verify_plan.py" in str(c))
+
+
 def _run_apply(emulated: EmulatedBuild) -> tuple[str, str, str] | None:
     bucket = emulated.variables.get("ARTIFACT_BUCKET", "")
     key = emulated.variables.get("PLAN_KEY", "")
     expected = emulated.variables.get("EXPECTED_PLAN_SHA256", "")
-    refused = (
-        "COMMAND_EXECUTION_ERROR: Error while executing command: "
-        'python3 infra/buildspecs/verify_plan.py tfplan "$EXPECTED_PLAN_SHA256". Reason: exit status 3'
-    )
+    refused = f"COMMAND_EXECUTION_ERROR: Error while executing command: {_verify_command()}. Reason: exit status 3"
     try:
         found = _s3(emulated.account).get_object(bucket, key)
     except Exception:
