@@ -39,7 +39,7 @@ def approval_request(sandbox: Any, seen: list[dict[str, Any]] | None = None, tim
 
 def start_with_changes(sandbox: Any, *changes: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     platform_deploy_support.set_changes(list(changes) or [DB_REPLACED, SG_UPDATED])
-    arn = sandbox.start_execution(DEPLOY, load_event("platform_deploy/deploy.json"))
+    arn = sandbox.start_execution(DEPLOY, load_event("terraform/deploy.json"))
     note = approval_request(sandbox)
     return arn, approvals.token_from_notification(note["Message"]), note
 
@@ -60,7 +60,7 @@ def assert_released_and_recorded(sandbox: Any, status: str) -> None:
 
 
 def test_no_changes_ends_without_asking_anybody(sandbox: Any) -> None:
-    report = sandbox.run(DEPLOY, load_event("platform_deploy/deploy.json"))
+    report = sandbox.run(DEPLOY, load_event("terraform/deploy.json"))
     assert (report.status, report.outcome) == ("SUCCEEDED", "NoChange")
     assert "RequestApproval" not in report.states_entered and "StartApply" not in report.states_entered
     assert report.calls("StartBuild") == 1
@@ -92,7 +92,7 @@ def test_approved_plan_is_applied_exactly_and_the_next_plan_is_empty(sandbox: An
     [done] = sandbox.notifications()
     assert "Succeeded" in done["Subject"] and "Approved by: bob@example.com" in done["Message"]
     assert_released_and_recorded(sandbox, "Succeeded")
-    again = sandbox.run(DEPLOY, load_event("platform_deploy/deploy.json"))
+    again = sandbox.run(DEPLOY, load_event("terraform/deploy.json"))
     assert again.outcome == "NoChange"
 
 
@@ -149,7 +149,7 @@ def test_approval_times_out_even_with_heartbeats(sandbox: Any) -> None:
 def test_plan_build_failure_is_reported_and_asks_nobody(sandbox: Any) -> None:
     platform_deploy_support.set_changes([SG_UPDATED])
     sandbox.state.arm_outcome("codebuild", "StartBuild", "FAILED", message="Error: Invalid provider configuration")
-    report = sandbox.run(DEPLOY, load_event("platform_deploy/deploy.json"))
+    report = sandbox.run(DEPLOY, load_event("terraform/deploy.json"))
     assert (report.status, report.error) == ("FAILED", "PlanFailed")
     assert "Invalid provider configuration" in str(report.cause)
     assert "RequestApproval" not in report.states_entered
@@ -180,13 +180,13 @@ def test_apply_refuses_a_plan_that_is_not_the_approved_one(sandbox: Any) -> None
     assert report.output is not None and report.output["error"] == "PlanHashMismatch"
     assert "nothing was applied" in report.reason
     # The platform still has its changes to make: the refused apply changed nothing.
-    assert sandbox.run(DEPLOY, load_event("platform_deploy/dry_run.json")).outcome == "DryRun"
+    assert sandbox.run(DEPLOY, load_event("terraform/dry_run.json")).outcome == "DryRun"
     assert sandbox.lock_items() == []
 
 
 def test_two_deploys_of_one_environment_never_run_at_once(sandbox: Any) -> None:
     first, token, _ = start_with_changes(sandbox)
-    second = sandbox.run(DEPLOY, load_event("platform_deploy/deploy.json"))
+    second = sandbox.run(DEPLOY, load_event("terraform/deploy.json"))
     assert (second.status, second.outcome) == ("SUCCEEDED", "Blocked")
     assert second.output is not None and second.output["error"] == "LockHeld"
     assert second.states_entered.count("AcquireLease") == 1 and second.calls("StartBuild") == 0
@@ -198,7 +198,7 @@ def test_two_deploys_of_one_environment_never_run_at_once(sandbox: Any) -> None:
 
 def test_builds_are_polled_until_they_end(sandbox: Any) -> None:
     sandbox.state.hold("codebuild", PLAN_PROJECT, polls=4, status="IN_PROGRESS")
-    report = sandbox.run(DEPLOY, load_event("platform_deploy/deploy.json"))
+    report = sandbox.run(DEPLOY, load_event("terraform/deploy.json"))
     assert report.outcome == "NoChange"
     assert report.states_entered.count("CheckPlan") == 5
     assert report.calls("BatchGetBuilds") == 5
@@ -206,14 +206,14 @@ def test_builds_are_polled_until_they_end(sandbox: Any) -> None:
 
 def test_dry_run_plans_and_applies_nothing(sandbox: Any) -> None:
     platform_deploy_support.set_changes([SG_UPDATED])
-    report = sandbox.run(DEPLOY, load_event("platform_deploy/dry_run.json"))
+    report = sandbox.run(DEPLOY, load_event("terraform/dry_run.json"))
     assert report.outcome == "DryRun"
     assert "RequestApproval" not in report.states_entered
     assert_released_and_recorded(sandbox, "DryRun")
 
 
 def test_another_environment_is_refused_before_anything_runs(sandbox: Any) -> None:
-    report = sandbox.run(DEPLOY, {**load_event("platform_deploy/deploy.json"), "environment": "prod"})
+    report = sandbox.run(DEPLOY, {**load_event("terraform/deploy.json"), "environment": "prod"})
     assert (report.status, report.error) == ("FAILED", "InvalidRequest")
     assert report.calls("StartBuild") == 0 and "AcquireLease" not in report.states_entered
 
