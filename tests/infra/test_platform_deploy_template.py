@@ -172,6 +172,21 @@ def test_approval_waits_for_a_token_with_a_heartbeat_and_a_timeout_from_paramete
     assert PARAMETERS["ApprovalHeartbeatSeconds"]["MaxValue"] < PARAMETERS["ApprovalTimeoutSeconds"]["MaxValue"]
 
 
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_codebuild_ends_a_build_before_the_workflow_gives_up_on_it(environment: str) -> None:
+    """A build queued for QueuedTimeoutInMinutes and then run for TimeoutInMinutes ends TIMED_OUT by itself;
+    the workflow's budget must be longer, or it would release the lease while an apply still runs."""
+    budgets = load_deploy_policy(environment).budgets
+    for project, action in (
+        ("PlatformPlanProject", "plan"),
+        ("PlatformDriftProject", "drift"),
+        ("PlatformApplyProject", "apply"),
+    ):
+        props = PROJECTS[project]["Properties"]
+        longest = (int(props["TimeoutInMinutes"]) + int(props["QueuedTimeoutInMinutes"])) * 60
+        assert getattr(budgets, action) > longest, (environment, project)
+
+
 def test_the_longest_deploy_fits_the_execution_timeout() -> None:
     longest = max(
         load_deploy_policy(env).budgets.plan + load_deploy_policy(env).budgets.apply

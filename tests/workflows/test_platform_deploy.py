@@ -236,3 +236,18 @@ def test_drift_schedule_without_drift_is_quiet(sandbox: Any) -> None:
     assert ok
     assert sandbox.wait(started["executionArn"]).outcome == "NoChange"
     assert sandbox.notifications() == []
+
+
+def test_a_build_task_that_dies_after_starting_its_build_starts_no_second_one(sandbox: Any) -> None:
+    """StartBuild succeeded, its answer was lost (the function timed out): the retry sends the same
+    idempotency token, so CodeBuild returns the build already started."""
+    sandbox.interrupt_state(DEPLOY, "StartPlan", "Sandbox.Timedout", after=("codebuild", "StartBuild"))
+    sandbox.interrupt_state(DEPLOY, "StartApply", "Sandbox.Timedout", after=("codebuild", "StartBuild"))
+    arn, token, _ = start_with_changes(sandbox, SG_UPDATED)
+    approvals.approve(token, "bob@example.com", client=sandbox.client("stepfunctions"))
+    report = sandbox.wait(arn)
+    assert report.outcome == "Succeeded"
+    assert report.states_entered.count("StartPlan") == 1 and report.calls("StartBuild") == 4
+    assert len(builds_started(sandbox, PLAN_PROJECT)) == 1
+    assert len(builds_started(sandbox, "sip-controlplane-dev-tf-apply")) == 1
+    assert_released_and_recorded(sandbox, "Succeeded")

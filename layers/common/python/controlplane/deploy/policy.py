@@ -17,8 +17,9 @@ MAX_BUILD_SECONDS = 36 * 3600
 
 
 class BuildBudgets(Model):
-    """How long the workflow follows each build before it reports it timed out (CodeBuild's own timeout
-    in the template is shorter, so a build normally ends by itself first)."""
+    """How long the workflow follows each build before it reports it failed. At least the project's
+    queued timeout plus its build timeout (tests/infra checks it), so CodeBuild ends a build itself
+    (TIMED_OUT) before the workflow gives up on it and releases the lease."""
 
     plan: int = Field(ge=300, le=MAX_BUILD_SECONDS)
     apply: int = Field(ge=300, le=MAX_BUILD_SECONDS)
