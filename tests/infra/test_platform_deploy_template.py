@@ -56,6 +56,16 @@ def test_functions_name_the_projects_the_template_creates() -> None:
     assert all(re.fullmatch(pattern, name) for name in names)
 
 
+def test_the_build_function_is_granted_what_it_calls() -> None:
+    statements = RESOURCES["PlatformDeployFunction"]["Properties"]["Policies"][0]["Statement"]
+    granted = {a for s in statements for a in _list(s["Action"]) if not a.startswith("dynamodb:")}
+    assert granted == set(builds.IAM_ACTIONS)
+    [lease] = [s for s in statements if s["Sid"] == "PlatformLease"]
+    assert lease["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["LOCK#*"]
+    [reads] = [s for s in statements if s["Sid"] == "ReadPlanSummaries"]
+    assert _sub(reads["Resource"]).endswith("/plans/${Environment}/*")
+
+
 @pytest.mark.parametrize(("project", "role", "buildspec"), [
     ("PlatformPlanProject", "TerraformPlanRole", "plan"),
     ("PlatformDriftProject", "TerraformPlanRole", "drift"),

@@ -38,7 +38,8 @@ from controlplane.models.errors import ApplyFailed, InvalidRequest, TransientAws
 TERMINAL_FAILURES = frozenset({"FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
 # The command of the apply buildspec that checks the plan's hash (its failure means "refused").
 VERIFY_COMMAND = "verify_plan.py"
-IAM_ACTIONS = ("codebuild:StartBuild", "codebuild:BatchGetBuilds", "s3:GetObject")
+# What PlatformDeployFunction calls besides its lease (tests/infra compares the template's grants).
+IAM_ACTIONS = ("codebuild:StartBuild", "codebuild:BatchGetBuilds", "s3:GetObject", "kms:Decrypt")
 
 
 class BuildSettings(Model):
@@ -134,7 +135,15 @@ def _exported(build: dict[str, Any]) -> dict[str, str]:
 
 def read_summary(bucket: str, key: str, stateful_types: list[str]) -> PlanSummary:
     """The plan summary the build wrote; stateful destroys flagged by the policy's types as well."""
-    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        code = aws.error_code(exc)
+        if aws.is_retryable(exc):
+            raise TransientAwsError(f"s3 GetObject: {code or type(exc).__name__}") from None
+        if code is not None:
+            raise ApplyFailed(f"the plan summary s3://{bucket}/{key} cannot be read: {code}") from None
+        raise
     try:
         summary = PlanSummary.model_validate(json.loads(body))
     except (ValueError, ValidationError) as exc:
