@@ -148,3 +148,15 @@ def test_a_function_may_start_only_the_deploy_projects(sandbox: Any) -> None:
     with pytest.raises(client.exceptions.ClientError, match="AccessDenied"):
         client.start_build(projectName="someone-elses")
     assert [d.action for d in sandbox.denials()] == ["codebuild:StartBuild"]
+
+
+def test_the_next_plans_changes_over_the_control_path(sandbox: Any) -> None:
+    """A served sandbox (cpctl sandbox up) is told what Terraform would change with PUT /_sandbox/terraform."""
+    status, answer = handle(
+        sandbox.state, "PUT", "/_sandbox/terraform", json.dumps({"changes": [CHANGE]}).encode(), dict
+    )
+    assert status == 200 and answer["terraform"]["changes"] == [CHANGE]
+    done, _ = _until_done(sandbox, _start(sandbox, PLAN, PLAN_PREFIX="plans/dev/c/")["id"])
+    assert {v["name"]: v["value"] for v in done["exportedEnvironmentVariables"]}["PLAN_EXIT_CODE"] == "2"
+    bad = {"changes": [{**CHANGE, "actions": ["explode"]}]}
+    assert handle(sandbox.state, "PUT", "/_sandbox/terraform", json.dumps(bad).encode(), dict)[0] == 400
