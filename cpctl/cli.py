@@ -264,7 +264,7 @@ def approve(token: str, by: str, comment: str, as_json: bool, target: Any) -> in
     """Approve a waiting step (SendTaskSuccess with {"approved": true, "by", "comment"}). TOKEN or - for stdin."""
     from cpctl.ops import executions, render
 
-    answer = executions.send_approval(target, _token(token), True, by, comment)
+    answer = executions.send_approval(target, _token(token), "approve", by, comment)
     if as_json:
         render.emit_json(answer)
     else:
@@ -282,11 +282,27 @@ def reject(token: str, by: str, comment: str, as_json: bool, target: Any) -> int
     """Reject a waiting step (SendTaskFailure, error ApprovalRejected, the comment as cause)."""
     from cpctl.ops import executions, render
 
-    answer = executions.send_approval(target, _token(token), False, by, comment)
+    answer = executions.send_approval(target, _token(token), "reject", by, comment)
     if as_json:
         render.emit_json(answer)
     else:
         render.console().print(f"rejected by {by}")
+    return int(Exit.OK)
+
+
+@cli.command()
+@click.argument("token")
+@target_options
+@json_option
+def heartbeat(token: str, as_json: bool, target: Any) -> int:
+    """Still reviewing: restart an approval's heartbeat clock (SendTaskHeartbeat; not its overall timeout)."""
+    from cpctl.ops import executions, render
+
+    answer = executions.send_approval(target, _token(token), "heartbeat", "", "")
+    if as_json:
+        render.emit_json(answer)
+    else:
+        render.console().print("heartbeat sent")
     return int(Exit.OK)
 
 

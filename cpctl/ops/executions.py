@@ -309,14 +309,25 @@ def _executions_of(target: Target, sfn: Any, arn: str, status: str | None, limit
         kwargs["nextToken"] = page["nextToken"]
 
 
-def send_approval(target: Target, token: str, approved: bool, by: str, comment: str) -> dict[str, Any]:
-    """Answer a waitForTaskToken approval (PlatformDeploy's): approve = SendTaskSuccess with
-    ``{"approved": true, "by", "comment"}``; reject = SendTaskFailure, error ``ApprovalRejected``,
-    the comment as cause."""
+def send_approval(target: Target, token: str, answer: str, by: str, comment: str) -> dict[str, Any]:
+    """Answer a waitForTaskToken approval (PlatformDeploy's) through ``cpctl.approvals``, the contract's one
+    implementation: approve = SendTaskSuccess with ``{"approved": true, "by", "comment"}``; reject =
+    SendTaskFailure, error ``ApprovalRejected``, the comment as cause; heartbeat = still reviewing."""
+    from cpctl import approvals
+
     sfn = target.client("stepfunctions")
-    if approved:
-        output = {"approved": True, "by": by, "comment": comment}
-        aws_call(target, lambda: sfn.send_task_success(taskToken=token, output=json.dumps(output)))
-        return {"answer": "approved", "by": by, "comment": comment, "sent": "SendTaskSuccess", "output": output}
-    aws_call(target, lambda: sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause=comment))
-    return {"answer": "rejected", "by": by, "comment": comment, "sent": "SendTaskFailure", "error": "ApprovalRejected"}
+    try:
+        if answer == "approve":
+            output = aws_call(target, lambda: approvals.approve(token, by, comment, client=sfn))
+            return {"answer": "approved", "by": by, "comment": comment, "sent": "SendTaskSuccess", "output": output}
+        if answer == "reject":
+            sent = aws_call(target, lambda: approvals.reject(token, comment, by=by, client=sfn))
+            return {"answer": "rejected", "by": by, "comment": comment, "sent": "SendTaskFailure", **sent}
+        aws_call(target, lambda: approvals.heartbeat(token, client=sfn))
+        return {"answer": "heartbeat", "sent": "SendTaskHeartbeat"}
+    except approvals.ApprovalNotPending as exc:
+        raise CpctlError(
+            str(exc), Exit.NOT_FOUND, "the token is wrong, or its step was answered or timed out"
+        ) from None
+    except approvals.InvalidApproval as exc:
+        raise CpctlError(str(exc), Exit.USAGE, "copy the token from the approval notification") from None

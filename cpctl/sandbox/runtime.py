@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import iam, moto_patches, ops_support, remediation_support
-from cpctl.sandbox.moto_patches import dynamodb_ttl, iam_enforcement
+from cpctl.sandbox import iam, moto_patches, ops_support, platform_deploy_support, remediation_support
+from cpctl.sandbox.moto_patches import codebuild, dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
 from cpctl.sandbox.moto_patches import rds as rds_patch
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY, BridgedFunction
@@ -146,6 +146,7 @@ class Sandbox:
         eks_patch.reset()
         rds_patch.reset()  # settings a test changed (replica lag) do not outlive its sandbox
         dynamodb_ttl.reset()
+        codebuild.reset()
         iam_enforcement.reset()
         iam_enforcement.SESSIONS.enforcing = self.enforce_iam
         _remediation_reset()
@@ -236,6 +237,7 @@ class Sandbox:
         creators.pop("AWS::SNS::Subscription", None)
         creators.update(remediation_support.creators(self))
         creators.update(ops_support.creators(self))
+        creators = platform_deploy_support.ordered(self, creators)
         order = list(creators)
         resources = template["Resources"]
         unknown = {spec["Type"] for spec in resources.values()} - set(creators)
@@ -306,7 +308,8 @@ class Sandbox:
     def _create_log_group(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
         name = r.resolve(props["LogGroupName"])
         logs = self.client("logs")
-        logs.create_log_group(logGroupName=name)
+        key = props.get("KmsKeyId")
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": r.resolve(key)} if key else {}))
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(r.resolve(props["RetentionInDays"])))
         return {"Ref": name, "Arn": f"arn:aws:logs:{self.region}:{r.account_id}:log-group:{name}:*"}
 
@@ -318,7 +321,7 @@ class Sandbox:
             AttributeDefinitions=p["AttributeDefinitions"],
             KeySchema=p["KeySchema"],
             BillingMode=p["BillingMode"],
-            SSESpecification={"Enabled": bool(p.get("SSESpecification", {}).get("SSEEnabled"))},
+            SSESpecification=_sse_specification(p.get("SSESpecification", {})),
             DeletionProtectionEnabled=bool(p.get("DeletionProtectionEnabled", False)),
         )["TableDescription"]
         ttl = p.get("TimeToLiveSpecification")
@@ -804,6 +807,16 @@ def _find_state(definition: dict[str, Any], name: str) -> dict[str, Any] | None:
                 if found is not None:
                     return found
     return None
+
+
+def _sse_specification(template: dict[str, Any]) -> dict[str, Any]:
+    """The table's SSESpecification in the API's names (the template says SSEEnabled, the API Enabled)."""
+    spec: dict[str, Any] = {"Enabled": bool(template.get("SSEEnabled"))}
+    if template.get("SSEType"):
+        spec["SSEType"] = template["SSEType"]
+    if template.get("KMSMasterKeyId"):
+        spec["KMSMasterKeyId"] = template["KMSMasterKeyId"]
+    return spec
 
 
 def load_tfvars(environment: str) -> dict[str, Any]:

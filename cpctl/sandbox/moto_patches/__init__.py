@@ -15,6 +15,7 @@ import moto
 
 from cpctl.sandbox.moto_patches import (
     clock,
+    codebuild,
     dynamodb_atomic,
     dynamodb_ttl,
     eks,
@@ -45,6 +46,7 @@ def _modules() -> list[ModuleType]:
         events_envelope,
         sfn_integration,
         sfn_callbacks,
+        codebuild,
         iam_enforcement,
         dynamodb_ttl,
     ]

@@ -106,6 +106,8 @@ METRICS: dict[str, MetricSpec] = {
         for status in ("Admitted", "Suppressed", "Ignored", "Rejected", "Failed", "Remediated", "Notified", "Escalated")
     },
     "RemediationSweepWaiting": MetricSpec(dimensions=(), unit="Count"),
+    # PlatformDeploy's drift check found the platform differing from the code (deploy/steps.py).
+    "PlatformDrift": MetricSpec(dimensions=("Workflow",), unit="Count"),
 }
 
 # How an outcome counts as an action (a change the control plane made, refused, or could not make).
