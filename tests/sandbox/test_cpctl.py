@@ -351,3 +351,44 @@ def test_the_scale_command_builds_the_request_and_finds_the_state_machine(served
     code, _, err = cpctl(served, "scale", "--resource", "{}", "--desired", "1", "--delta", "1", "--reason", "x",
                          "--requester", "y")  # fmt: skip
     assert code == Exit.USAGE and "exactly one of --desired or --delta" in err
+
+
+def test_a_platform_deploy_waits_for_cpctl_approve(served: ServedSandbox) -> None:
+    """The real approval: PlatformDeploy plans a change, notifies with the task token, waits; `cpctl approve`
+    answers it and the deploy applies."""
+    from cpctl import approvals
+
+    change = {"address": "aws_security_group.database", "type": "aws_security_group", "actions": ["update"]}
+    request = urllib.request.Request(
+        f"{served.endpoint}/_sandbox/terraform", data=json.dumps({"changes": [change]}).encode(), method="PUT",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    urllib.request.urlopen(request, timeout=10).read()
+    started = cpctl_json(served, "run", "platform-deploy", "--input", str(EVENTS / "terraform" / "deploy.json"),
+                         "--name", "deploy-approved")  # fmt: skip
+    assert started["workflow"] == "platform-deploy"
+
+    sqs = served.client("sqs")
+    queue = sqs.get_queue_url(QueueName="sandbox-notifications")["QueueUrl"]
+    token = None
+    deadline = time.monotonic() + 90
+    while token is None and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            note = json.loads(message["Body"])
+            if "approval needed" in str(note.get("Subject")) and "deploy-approved" in note["Message"]:
+                token = approvals.token_from_notification(note["Message"])
+        time.sleep(0.2)
+    assert token, "no approval notification"
+    waiting = cpctl_json(served, "history", "deploy-approved")
+    assert waiting["status"] == "RUNNING" and waiting["states"][-1]["exited"] is None
+
+    answer = cpctl_json(served, "approve", token, "--by", "erin", "--comment", "plan reviewed")
+    assert answer["output"] == {"approved": True, "by": "erin", "comment": "plan reviewed"}
+    deadline = time.monotonic() + 120
+    while True:
+        view = cpctl_json(served, "history", "deploy-approved")
+        if view["status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert (view["status"], view["outcome"]) == ("SUCCEEDED", "Succeeded"), view["output"]
+    assert "deploy-approved" in {row["name"] for row in cpctl_json(served, "executions", "platform-deploy")}
