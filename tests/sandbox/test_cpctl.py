@@ -205,6 +205,8 @@ def _waiting_for_approval(served: ServedSandbox, name: str) -> tuple[str, str]:
                 "Type": "Task",
                 "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
                 "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": 86400,
+                "HeartbeatSeconds": 3600,
                 "End": True,
             }
         },
@@ -232,6 +234,7 @@ def _ended(served: ServedSandbox, execution: str) -> dict[str, Any]:
 
 def test_approve_sends_the_approval_contract(served: ServedSandbox) -> None:
     execution, token = _waiting_for_approval(served, "approve-test")
+    assert cpctl_json(served, "heartbeat", token) == {"answer": "heartbeat", "sent": "SendTaskHeartbeat"}
     answer = cpctl_json(served, "approve", token, "--by", "erin", "--comment", "plan reviewed")
     assert answer["sent"] == "SendTaskSuccess"
     described = _ended(served, execution)
