@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from controlplane import aws, leases
+from controlplane.models.errors import ResourceBusy
 from controlplane.rotation import connections
 from controlplane.rotation.connections import LoginFailed
 from controlplane.rotation.errors import CredentialsRefused, PendingTampered, ResourceNotReady, RotationError
@@ -40,10 +41,10 @@ def modify_token(group: str, token: str, strategy: str, client: Any = None) -> d
             ReplicationGroupId=group, AuthToken=token, AuthTokenUpdateStrategy=strategy, ApplyImmediately=True
         )
     except client.exceptions.InvalidReplicationGroupStateFault:
-        raise ResourceNotReady(f"{group} is not available for an AUTH token change") from None
+        raise ResourceBusy(f"{group} is not available for an AUTH token change") from None
     except client.exceptions.ClientError as exc:
         if aws.error_code(exc) == "InvalidReplicationGroupState":
-            raise ResourceNotReady(f"{group} is not available for an AUTH token change") from None
+            raise ResourceBusy(f"{group} is not available for an AUTH token change") from None
         raise RotationError(f"{group}: ModifyReplicationGroup {strategy} refused ({aws.error_code(exc)})") from None
     return dict(response["ReplicationGroup"])
 
@@ -85,7 +86,7 @@ class RedisTokenRotation(Strategy):
         if not group.get("TransitEncryptionEnabled"):
             raise RotationError(f"{current.replication_group_id} has no in-transit encryption: AUTH is not available")
         if group.get("Status") != "available":
-            raise ResourceNotReady(f"{current.replication_group_id} is {group.get('Status')}")
+            raise ResourceBusy(f"{current.replication_group_id} is {group.get('Status')}")
         modify_token(current.replication_group_id, pending.auth_token, "ROTATE", self.client)
 
     def test(self, versions: Versions) -> None:
