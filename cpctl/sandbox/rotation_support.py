@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cpctl.sandbox.moto_patches import elasticache_auth, endpoints, secretsmanager_rotation
@@ -195,6 +197,33 @@ def retry_rotation(sandbox: Sandbox, secret: str) -> secretsmanager_rotation.Att
 
     backend = secretsmanager_backends["123456789012"][sandbox.region]
     return secretsmanager_rotation.retry(backend, secret)
+
+
+def grace_seconds(sandbox: Sandbox) -> int:
+    from controlplane.rotation.policy import load_rotation_policy
+
+    return load_rotation_policy(sandbox.environment).token_grace_seconds
+
+
+@contextmanager
+def real_servers(out: Any = None) -> Iterator[tuple[Any, Any] | None]:
+    """A private PostgreSQL and Redis for a demo, or None (said on ``out``) when the binaries are missing."""
+    from cpctl.sandbox.servers import PostgresServer, RedisServer, ServerUnavailable
+
+    started: list[Any] = []
+    try:
+        try:
+            started.append(PostgresServer().start())
+            started.append(RedisServer().start())
+        except ServerUnavailable as missing:
+            if out is not None:
+                out.write(f"  (no real servers for rotation: {missing})\n")
+            yield None
+            return
+        yield (started[0], started[1])
+    finally:
+        for server in started:
+            server.stop()
 
 
 def value(sandbox: Sandbox, secret: str, stage: str = "AWSCURRENT") -> dict[str, Any]:
