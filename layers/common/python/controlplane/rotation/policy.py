@@ -14,12 +14,18 @@ from functools import cache
 from pydantic import Field, ValidationError, model_validator
 
 from controlplane import leases
-from controlplane.config import MAX_VERIFY_SECONDS, POLICY_DIR, FreezeWindow
+from controlplane.config import LEASE_RENEWAL_GAP_SECONDS, MAX_VERIFY_SECONDS, POLICY_DIR, FreezeWindow
 from controlplane.models.base import Model
 from controlplane.models.errors import InvalidPolicy, validation_problems
 
-# Secrets Manager's RotationSchedule allows 1..1000 days; 30 is the platform's interval.
+# Secrets Manager's RotationSchedule allows 1..1000 days. The template's RotationSchedules rotate every
+# FALLBACK_DAYS as a fallback; the workflow must rotate before that (tests/infra checks both).
 MAX_ROTATION_DAYS = 1000
+FALLBACK_DAYS = 30
+# The Rotation state machine's TimeoutSeconds, and what one action costs at most besides its verify wait
+# (lease, apply, verify, release, each with its retries): every planned action must fit the execution.
+EXECUTION_TIMEOUT_SECONDS = 14_400
+ACTION_OVERHEAD_SECONDS = 900
 
 
 class StrategyName(StrEnum):
@@ -34,7 +40,7 @@ class ManagedSecret(Model):
     strategy: StrategyName
     db_instance: str | None = Field(default=None, pattern=r"^[a-z](-?[a-z0-9])*$")
     replication_group: str | None = Field(default=None, pattern=r"^[a-z](-?[a-z0-9])*$")
-    rotate_every_days: int = Field(default=30, ge=1, le=MAX_ROTATION_DAYS)
+    rotate_every_days: int = Field(default=28, ge=1, lt=FALLBACK_DAYS)
 
     @model_validator(mode="after")
     def _one_resource(self) -> ManagedSecret:
@@ -66,7 +72,7 @@ class RotationPolicy(Model):
     # After a ROTATE, the old Redis token stays accepted this long before the workflow SETs the new one.
     token_grace_seconds: int = Field(ge=300, le=7 * 86_400)
     verify_timeout_seconds: int = Field(ge=60, le=MAX_VERIFY_SECONDS)
-    lock_ttl_seconds: int = Field(ge=600, le=43_200)
+    lock_ttl_seconds: int = Field(ge=LEASE_RENEWAL_GAP_SECONDS, le=43_200)
     max_rotations_per_run: int = Field(ge=1, le=20)
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)
     protection_tag: str = "controlplane:protected"
@@ -76,6 +82,12 @@ class RotationPolicy(Model):
         for name in self.secrets:
             if not name or len(name) > 256 or any(ch.isspace() for ch in name):
                 raise ValueError(f"not a secret name: {name[:60]!r}")
+        worst = self.max_rotations_per_run * (self.verify_timeout_seconds + ACTION_OVERHEAD_SECONDS)
+        if worst > EXECUTION_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"{self.max_rotations_per_run} rotations of up to {self.verify_timeout_seconds}s each do not fit "
+                f"the execution's {EXECUTION_TIMEOUT_SECONDS}s"
+            )
         return self
 
     def secret(self, name: str) -> ManagedSecret | None:
