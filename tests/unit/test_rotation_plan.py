@@ -293,3 +293,19 @@ def test_the_policy_refuses_what_does_not_fit() -> None:
                 "secrets": {"x": {"strategy": "postgres_single_user", "db_instance": "a", "rotate_every_days": 30}},
             }
         )
+
+
+def test_vpc_endpoint_parameters_become_the_clients_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore takes a service's endpoint from AWS_ENDPOINT_URL_<SERVICE ID> (SDK "service-specific endpoints")."""
+    import boto3
+    from controlplane.rotation.endpoints import use_vpc_endpoints
+
+    host = "vpce-0abc-xyz.secretsmanager.us-east-1.vpce.amazonaws.com"
+    monkeypatch.setenv("SECRETS_MANAGER_ENDPOINT", host)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("ELASTICACHE_ENDPOINT", "")
+    use_vpc_endpoints()
+    client = boto3.session.Session().client("secretsmanager", region_name="us-east-1")
+    assert client.meta.endpoint_url == f"https://{host}"
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from controlplane.rotation.endpoints import use_vpc_endpoints
 from controlplane.rotation.errors import RotationError
 from controlplane.rotation.policy import StrategyName, load_rotation_policy
 from controlplane.rotation.protocol import Strategy, rotate
@@ -46,7 +47,8 @@ def strategy_for(event: Any, allowed: set[StrategyName]) -> Strategy:
 def handle_postgres(event: Any) -> dict[str, str]:
     from controlplane.rotation.protocol import parse_event
 
-    parse_event(event)  # an unknown step is refused before anything else
+    parse_event(event)
+    use_vpc_endpoints()  # an unknown step is refused before anything else
     return rotate(event, strategy_for(event, _POSTGRES), leases=_leases())
 
 
@@ -54,4 +56,5 @@ def handle_redis(event: Any) -> dict[str, str]:
     from controlplane.rotation.protocol import parse_event
 
     parse_event(event)
+    use_vpc_endpoints()
     return rotate(event, strategy_for(event, {StrategyName.REDIS_AUTH_TOKEN}), leases=_leases())

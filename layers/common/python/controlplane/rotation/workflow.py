@@ -525,7 +525,10 @@ def handle_change(event: Any) -> Any:
 
 def handle_check(event: Any) -> Any:
     """CheckProgress (renews the lease), Verify and ObserveAfterError: they read, and log in."""
+    from controlplane.rotation.endpoints import use_vpc_endpoints
+
     task = _task(event, ("check", "verify", "observe"))
+    use_vpc_endpoints()
     item = _item(event)
     if task == "check":
         return check_step(item, DynamoLeaseStore(settings().state_table), _rotation_policy(), now_utc())
