@@ -219,3 +219,29 @@ def test_a_crash_right_after_the_pending_value_was_stored(sandbox: Any, postgres
     assert rotation_support.retry_rotation(sandbox, name).succeeded
     assert value(sandbox, name)["password"] == pending["password"]  # kept, never regenerated
     assert pg_works(postgres_server, MASTER_USER, pending["password"])
+
+
+def test_cpctl_rotate_starts_the_workflow_with_the_request_it_validates(sandbox: Any, capsys: Any) -> None:
+    from cpctl.cli import main
+
+    arn = sandbox.state_machine_arn("RotationStateMachine")
+    code = main(
+        [
+            "rotate",
+            "--state-machine-arn",
+            arn,
+            "--secret",
+            secret_names("dev")["master"],
+            "--reason",
+            "operator asked",
+            "--requester",
+            "bob@example.com",
+            "--dry-run",
+        ]
+    )
+    assert code == 0
+    execution = capsys.readouterr().out.strip()
+    report = sandbox.wait(execution)
+    assert report.outcome == "DryRun" and report.output["requester"] == {"type": "person", "id": "bob@example.com"}
+    with pytest.raises(SystemExit):
+        main(["rotate", "--state-machine-arn", arn, "--reason", "x", "--requester", "bob"])
