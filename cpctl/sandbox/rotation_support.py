@@ -66,6 +66,11 @@ def prepare(sandbox: Sandbox) -> None:
     )["GroupId"]
     sandbox._outputs["PrivateSubnetIds"] = (f"/sip/{env}/network/private-subnet-ids", ",".join(subnets) or "subnet-0")
     sandbox._outputs["RotationSecurityGroupId"] = (f"/sip/{env}/controlplane/rotation-security-group-id", str(group))
+    master_secret = f"arn:aws:secretsmanager:{sandbox.region}:123456789012:secret:rds!db-none-AbCdEf"
+    if sandbox.seed_platform:
+        found = sandbox.client("rds").describe_db_instances(DBInstanceIdentifier=sandbox.primary_id)["DBInstances"][0]
+        master_secret = str((found.get("MasterUserSecret") or {}).get("SecretArn") or master_secret)
+    sandbox._outputs["RdsMasterSecretArn"] = (f"/sip/{env}/rds/master-secret-arn", master_secret)
     if sandbox.seed_platform:
         seed_secrets(sandbox)
 
