@@ -22,10 +22,13 @@ from controlplane.models.errors import InvalidPolicy, validation_problems
 # FALLBACK_DAYS as a fallback; the workflow must rotate before that (tests/infra checks both).
 MAX_ROTATION_DAYS = 1000
 FALLBACK_DAYS = 30
-# The Rotation state machine's TimeoutSeconds, and what one action costs at most besides its verify wait
-# (lease, apply, verify, release, each with its retries): every planned action must fit the execution.
-EXECUTION_TIMEOUT_SECONDS = 14_400
-ACTION_OVERHEAD_SECONDS = 900
+# The Rotation state machine's TimeoutSeconds, what one action costs at most besides its verify budget
+# (lease, apply, one more poll, verify, observe, release, each task at its worst with every retry), and
+# what the run costs around its actions (plan, record): every planned action must fit the execution.
+# tests/infra/test_timeouts.py derives both costs from the ASL.
+EXECUTION_TIMEOUT_SECONDS = 28_800
+ACTION_OVERHEAD_SECONDS = 3_300
+RUN_OVERHEAD_SECONDS = 1_000
 
 
 class StrategyName(StrEnum):
@@ -83,7 +86,7 @@ class RotationPolicy(Model):
             if not name or len(name) > 256 or any(ch.isspace() for ch in name):
                 raise ValueError(f"not a secret name: {name[:60]!r}")
         worst = self.max_rotations_per_run * (self.verify_timeout_seconds + ACTION_OVERHEAD_SECONDS)
-        if worst > EXECUTION_TIMEOUT_SECONDS:
+        if worst + RUN_OVERHEAD_SECONDS > EXECUTION_TIMEOUT_SECONDS:
             raise ValueError(
                 f"{self.max_rotations_per_run} rotations of up to {self.verify_timeout_seconds}s each do not fit "
                 f"the execution's {EXECUTION_TIMEOUT_SECONDS}s"
