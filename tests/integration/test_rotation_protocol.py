@@ -375,6 +375,24 @@ def test_alternating_users_clone_on_first_rotation_then_alternate(
     assert value(sm, name, "AWSPREVIOUS")["username"] == users.clone
 
 
+def test_alternating_with_an_rds_managed_master_secret(aws: Any, postgres_server: Any) -> None:
+    """RDS's own master secret (manage_master_user_password) holds only username and password."""
+    users = make_pg_users(postgres_server)
+    sm = aws["sm"]
+    master_arn = sm.create_secret(
+        Name=f"rds!db-{users.suffix}",
+        SecretString=json.dumps({"username": users.master, "password": users.master_password}),
+    )["ARN"]
+    name = f"test/{users.suffix}/app"
+    sm.create_secret(
+        Name=name, SecretString=pg_secret(postgres_server, users.app, users.app_password, masterarn=master_arn)
+    )
+    token = begin_rotation(name)
+    steps(name, token, alternating(), sm)
+    rotated = value(sm, name)
+    assert rotated["username"] == users.clone and pg_login_works(postgres_server, users.clone, rotated["password"])
+
+
 def test_alternating_refuses_a_pending_user_that_is_not_the_alternate(aws: Any, app_secret: Any) -> None:
     sm = aws["sm"]
     name, users = app_secret

@@ -16,6 +16,7 @@ catalog queries use bound parameters.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from controlplane import leases
@@ -105,10 +106,17 @@ class PostgresRotation(Strategy):
         if not current.masterarn:
             raise RotationError("alternating users need masterarn (the master user's secret) in the secret")
         response = versions.client.get_secret_value(SecretId=current.masterarn, VersionStage="AWSCURRENT")
-        master = parse(PostgresSecret, response.get("SecretString"), "master")
-        if (master.host, master.port) != (current.host, current.port):
+        try:
+            data = json.loads(response.get("SecretString") or "")
+        except ValueError:
+            raise RotationError("the master version is not JSON") from None
+        if not isinstance(data, dict):
+            raise RotationError("the master version is not a JSON object")
+        if "host" in data and (data.get("host"), int(data.get("port") or 5432)) != (current.host, current.port):
             raise PendingTampered("the master secret is for another database server")
-        return master.model_copy(update={"dbname": current.dbname})
+        # An RDS-managed master secret holds only username and password: the server is the current one's.
+        where = {"engine": "postgres", "host": current.host, "port": current.port, "dbname": current.dbname}
+        return parse(PostgresSecret, json.dumps({**data, **where}), "master")
 
     class _Login:
         def __init__(self, candidates: list[PostgresSecret], what: str) -> None:
