@@ -160,7 +160,13 @@ def after_deploy(sandbox: Sandbox) -> None:
         if logical_id in sandbox.resources:
             function = REGISTRY.resolve(sandbox.resources[logical_id]["Ref"])
             function.environment.update(
-                {"DATABASE_TLS": "disable", "CACHE_TLS": "disable", "ROTATION_POLL_SECONDS": "0.05"}
+                {
+                    "DATABASE_TLS": "disable",
+                    "CACHE_TLS": "disable",
+                    # testSecret's wait for the group, in wall time here (a held group stays held).
+                    "ROTATION_POLL_SECONDS": "0.05",
+                    "ROTATION_WAIT_SECONDS": "5",
+                }
             )
 
 

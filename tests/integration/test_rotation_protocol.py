@@ -426,6 +426,24 @@ def test_set_waits_while_another_workflow_holds_the_resource(aws: Any, master_se
     assert leases.holder(db_instance_key(DB)) is None
 
 
+def test_a_retried_finish_after_the_move_still_gives_the_lease_back(aws: Any, master_secret: Any) -> None:
+    sm = aws["sm"]
+    name, _ = master_secret
+    leases = InMemoryLeaseStore()
+    token = begin_rotation(name)
+    steps(name, token, single(), sm, leases=leases, only=("createSecret", "setSecret", "testSecret"))
+    held = leases.holder(db_instance_key(DB))
+    assert held is not None and held.owner == f"rotation/secretsmanager-{token}"
+    sm.update_secret_version_stage(  # finishSecret moved AWSCURRENT, then its process died
+        SecretId=name,
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=token,
+        RemoveFromVersionId=next(v for v, s in stages(sm, name).items() if "AWSCURRENT" in s),
+    )
+    steps(name, token, single(), sm, leases=leases, only=("finishSecret",))
+    assert leases.holder(db_instance_key(DB)) is None
+
+
 def test_set_proceeds_under_the_rotation_workflows_own_lease(aws: Any, master_secret: Any) -> None:
     from controlplane import clock
 

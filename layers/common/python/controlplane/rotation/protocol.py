@@ -140,6 +140,9 @@ def rotate(
         raise VersionNotPending(f"{request.token} is not a version of the secret")
     if CURRENT in stages[request.token]:
         logger.info("version already AWSCURRENT: nothing to do", extra={"step": request.step, "token": request.token})
+        if request.step == "finishSecret":
+            # A finishSecret retried after it moved AWSCURRENT still gives back a lease it took.
+            give_back_lease(Versions(client, request.secret_id, request.token), strategy, leases, request.token)
         return {"step": request.step, "result": "already current"}
     if PENDING not in stages[request.token]:
         raise VersionNotPending(f"version {request.token} is not AWSPENDING")
