@@ -228,6 +228,23 @@ def test_set_refuses_a_pending_version_pointing_elsewhere(
     assert pg_login_works(postgres_server, users.master, users.master_password)
 
 
+def test_set_quotes_the_password_as_a_literal(aws: Any, master_secret: Any, postgres_server: Any) -> None:
+    """Utility statements take no bound parameters: the password goes in as a quoted literal, so quotes,
+    backslashes and SQL in it are data (a pending value written by hand, not by GetRandomPassword)."""
+    sm = aws["sm"]
+    name, users = master_secret
+    token = begin_rotation(name)
+    tricky = "it's\\ a'; DROP ROLE x; --" + password()
+    sm.put_secret_value(
+        SecretId=name,
+        ClientRequestToken=token,
+        SecretString=pg_secret_like(sm, name, password=tricky),
+        VersionStages=["AWSPENDING"],
+    )
+    steps(name, token, single(), sm)
+    assert pg_login_works(postgres_server, users.master, tricky)
+
+
 def test_set_falls_back_to_the_previous_password_when_current_is_broken(
     aws: Any, master_secret: Any, postgres_server: Any
 ) -> None:
