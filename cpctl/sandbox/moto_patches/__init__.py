@@ -54,6 +54,9 @@ def _modules() -> list[ModuleType]:
         modules.append(elasticache)
     except ImportError:  # pragma: no cover - only while the module is being written
         pass
+    from cpctl.sandbox.moto_patches import elasticache_auth, endpoints, secretsmanager_rotation
+
+    modules += [elasticache_auth, secretsmanager_rotation, endpoints]
     return modules
 
 
