@@ -14,6 +14,7 @@ from types import ModuleType
 import moto
 
 from cpctl.sandbox.moto_patches import (
+    backup,
     clock,
     dynamodb_atomic,
     dynamodb_ttl,
@@ -43,6 +44,7 @@ def _modules() -> list[ModuleType]:
         sfn_integration,
         iam_enforcement,
         dynamodb_ttl,
+        backup,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache
