@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,9 +191,12 @@ class DataPlane:
         dump = self.dumps.get((region, snapshot_id))
         if dump is None:
             return
-        from cpctl.sandbox.servers import PostgresServer, find_binary
+        from cpctl.sandbox.servers import PostgresServer, find_binary, generate_password
 
-        password = _secret_password(region, secret_arn) if secret_arn else self.source.password
+        password = generate_password()
+        if secret_arn:
+            # What RDS puts in a managed master secret: the master user name and its password.
+            _put_secret(region, secret_arn, {"username": self.source.superuser, "password": password})
         server = PostgresServer(superuser=self.source.superuser, database=self.database, password=password).start()
         self.restored[instance_id] = server
         command = [str(find_binary("pg_restore")), "--no-owner", "-h", server.host, "-p", str(server.port),
@@ -228,18 +232,33 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL"}}
 
 
-def _secret_password(region: str, secret_arn: str) -> str:
+def _put_secret(region: str, secret_arn: str, value: dict[str, str]) -> None:
     from moto.secretsmanager.models import secretsmanager_backends
 
     from cpctl.sandbox.moto_patches.events import ACCOUNT
 
-    secret = secretsmanager_backends[ACCOUNT][region].get_secret_value(secret_arn, None, "AWSCURRENT")  # type: ignore[arg-type]
-    return str(json.loads(secret["SecretString"] if isinstance(secret, dict) else secret[5])["password"])
+    secretsmanager_backends[ACCOUNT][region].put_secret_value(
+        secret_arn,
+        json.dumps(value),
+        None,  # type: ignore[arg-type]
+        str(uuid.uuid4()),
+        ["AWSCURRENT"],
+    )
 
 
 def attach_database(sandbox: Sandbox, source: PostgresServer, database: str = "sip") -> DataPlane:
     """Make ``source`` the primary's data: its snapshots dump it, restores load a new server from them."""
     plane = DataPlane(source=source, database=database, source_instance=sandbox.primary_id)
+    from moto.rds.models import rds_backends
+
+    from cpctl.sandbox.moto_patches.events import ACCOUNT
+
+    primary = rds_backends[ACCOUNT][sandbox.region].databases[sandbox.primary_id]
+    primary.port = source.port
+    backup_patch.map_endpoint(sandbox.region, sandbox.primary_id, source.host, source.port)
+    secret = getattr(getattr(primary, "master_user_secret", None), "secret_arn", None)
+    if secret:
+        _put_secret(sandbox.region, str(secret), {"username": source.superuser, "password": source.password})
     backup_patch.HOOKS["on_snapshot"].append(plane.on_snapshot)
     backup_patch.HOOKS["on_copy"].append(plane.on_copy)
     backup_patch.HOOKS["on_restore"].append(plane.on_restore)

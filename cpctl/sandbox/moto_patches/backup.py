@@ -14,7 +14,8 @@ RDS
   it (RDS uploads transaction logs about every five minutes); a test makes backups stale by raising it.
 - ``RestoreDBInstanceFromDBSnapshot`` with ``ManageMasterUserPassword`` gives the new instance its own
   secret (moto would share the source's), can stay ``creating`` (``hold("rds", "<id>", ...)``), and calls
-  the data-plane hooks (``on_restore``) so the sandbox can load the snapshot's data into a real PostgreSQL
+  the data-plane hooks (``on_restore``), and honours false overrides (moto keeps the source's
+  ``DeletionProtection`` when the request says false) so the sandbox can load the snapshot's data into a real PostgreSQL
   and map the instance's endpoint to it (``map_endpoint``).
 
 ElastiCache
@@ -196,6 +197,10 @@ def _restore(self: RDSBackend, from_snapshot_id: str, overrides: dict[str, Any])
     with _LOCK:
         instance: DBInstance = _APPLIED["restore_db_instance_from_db_snapshot"](self, from_snapshot_id, overrides)
         instance.__dict__.pop("db_instance_automated_backups_replications", None)
+        # moto applies only truthy overrides: DeletionProtection=false and MultiAZ=false kept the source's.
+        for name in ("deletion_protection", "multi_az", "publicly_accessible"):
+            if overrides.get(name) is False:
+                setattr(instance, name, False)
         if overrides.get("manage_master_user_password"):
             # Its own secret; moto copied the source's (and would delete it with this instance).
             instance.master_user_secret = MasterUserSecret(instance, overrides.get("master_user_secret_kms_key_id"))
