@@ -56,6 +56,20 @@ def publish_outputs(sandbox: Sandbox) -> None:
         key = kms.create_key(Description="DR copies of RDS snapshots")["KeyMetadata"]["Arn"]
         outputs["DrKmsKeyArn"] = (DR_KEY_PARAMETER.format(env=sandbox.environment), str(key))
     sandbox.parameters.setdefault("DrRegion", dr_region(sandbox))
+    if "DatabaseRecordName" not in outputs:
+        outputs["DatabaseRecordName"] = (
+            f"/sip/{sandbox.environment}/rds/writer-record-name",
+            f"db.sip-{sandbox.environment}.internal",
+        )
+    zone = outputs.get("ReaderHostedZoneId")
+    if zone is not None and sandbox.seed_platform:
+        primary = sandbox.client("rds").describe_db_instances(DBInstanceIdentifier=sandbox.primary_id)["DBInstances"][0]
+        sandbox.client("route53").change_resource_record_sets(
+            HostedZoneId=zone[1],
+            ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+                "Name": outputs["DatabaseRecordName"][1], "Type": "CNAME", "TTL": 30,
+                "ResourceRecords": [{"Value": primary["Endpoint"]["Address"]}]}}]},
+        )  # fmt: skip
 
 
 def client_in(sandbox: Sandbox, service: str, region: str) -> Any:

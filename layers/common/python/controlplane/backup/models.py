@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from controlplane.models.base import LenientModel, Model
 from controlplane.models.outcome import Requester, WorkflowOutcome
@@ -96,6 +96,12 @@ class Progress(Model):
 class ErrorInfo(LenientModel):
     Error: str = "Unknown"
     Cause: str = ""
+
+    @field_validator("Cause", mode="before")
+    @classmethod
+    def _no_cause(cls, value: Any) -> Any:
+        """A task token failed without a cause (moto drops SendTaskFailure's cause) has none: not an error."""
+        return "" if value is None else value
 
 
 class BackupState(LenientModel):
