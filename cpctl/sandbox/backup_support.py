@@ -234,6 +234,14 @@ class DataPlane:
             instance.port = server.port
 
     def stop(self) -> None:
+        """Stop the servers restores started and stop listening to snapshots and restores."""
+        for name, hook in (
+            ("on_snapshot", self.on_snapshot),
+            ("on_copy", self.on_copy),
+            ("on_restore", self.on_restore),
+        ):
+            if hook in backup_patch.HOOKS[name]:
+                backup_patch.HOOKS[name].remove(hook)
         for server in self.restored.values():
             server.stop()
         self.restored.clear()

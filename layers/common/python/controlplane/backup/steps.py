@@ -406,7 +406,8 @@ def _rds_integrity(r: RdsPlan, branch: BackupState) -> list[Check]:
         )
     ]
     started = branch.copies.artefacts if branch.copies else {}
-    for snapshot_id in r.copies:
+    # Today's copy is checked even when it existed before this run (nothing to copy, still verified).
+    for snapshot_id in sorted({*r.copies, r.snapshot_id}):
         status = started.get(snapshot_id, "not started")
         copy = rds.snapshot(dr, snapshot_id)
         name = f"rds.{snapshot_id}.dr_copy"
