@@ -179,3 +179,16 @@ def test_stale_automated_backups_break_the_rpo_and_fail_the_run(sandbox: Sandbox
     run = sandbox.run(MACHINE, {**REQUEST, "parts": ["rds"]})
     assert run.status == "FAILED"
     assert f"rds.{sandbox.primary_id}.rpo" in (run.cause or "")
+
+
+def test_a_copy_refused_for_good_fails_the_run_with_the_reason_in_the_report(sandbox: Sandbox) -> None:
+    fault = sandbox.state.inject("rds", "CopyDBSnapshot", "KMSKeyNotAccessibleFault", times=1)
+    run = sandbox.run(MACHINE, {**REQUEST, "parts": ["rds"]})
+    assert fault.taken == 1
+    assert run.status == "FAILED"
+    assert run.error == "IntegrityCheckFailed"
+    assert "rds.run: ApplyFailed" in (run.cause or "") and "KMSKeyNotAccessibleFault" in (run.cause or "")
+    assert [s["DBSnapshotIdentifier"] for s in manual_snapshots(sandbox.client("rds"), sandbox.primary_id)] == [
+        f"cp-{sandbox.primary_id}-{today()}"
+    ]
+    assert sandbox.lock_items() == []

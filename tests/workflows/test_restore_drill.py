@@ -88,3 +88,14 @@ def test_a_drill_of_a_snapshot_that_does_not_exist_is_rejected_and_restores_noth
     assert run.status == "FAILED"
     assert run.error == "ResourceNotFound"
     assert run.calls("RestoreDBInstanceFromDBSnapshot") == 0
+
+
+def test_a_verify_step_that_keeps_timing_out_still_deletes_the_drill_instance(drill_box: Any) -> None:
+    sandbox, _ = drill_box
+    sandbox.interrupt_state(DRILL, "VerifyData", "Sandbox.Timedout", times=10)
+    run = sandbox.run(DRILL, REQUEST)
+    assert run.status == "FAILED"
+    assert run.error == "Sandbox.Timedout"
+    assert "Teardown" in run.states_entered
+    assert drill_instances(sandbox) == []
+    assert sandbox.lock_items() == []
