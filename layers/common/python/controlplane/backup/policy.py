@@ -74,7 +74,8 @@ class DrillPolicy(Model):
 
 
 class RecoveryPolicy(Model):
-    approval_timeout_seconds: int = Field(ge=300, le=7 * 86_400)
+    # Restore, verify and the approval must fit the Recovery execution's 24 h (tests/infra/test_backup_timeouts.py).
+    approval_timeout_seconds: int = Field(ge=300, le=43_200)
     # The database's DNS name applications use (a CNAME in the platform's private zone).
     record_ttl_seconds: int = Field(default=30, ge=5, le=3600)
 
