@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import iam, moto_patches, platform_deploy_support, remediation_support, rotation_support
+from cpctl.sandbox import (
+    backup_support,
+    iam,
+    moto_patches,
+    platform_deploy_support,
+    remediation_support,
+    rotation_support,
+)
 from cpctl.sandbox.moto_patches import codebuild, dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
 from cpctl.sandbox.moto_patches import rds as rds_patch
@@ -145,6 +152,7 @@ class Sandbox:
         self.state.reset()
         eks_patch.reset()
         rds_patch.reset()  # settings a test changed (replica lag) do not outlive its sandbox
+        backup_support.reset()
         dynamodb_ttl.reset()
         codebuild.reset()
         iam_enforcement.reset()
@@ -518,6 +526,7 @@ class Sandbox:
         self._outputs["RdsAllocatedStorageGiB"] = (f"/sip/{env}/rds/allocated-storage-gib", allocated)
         role = self._role(f"{self.primary_id}-monitoring", "monitoring.rds.amazonaws.com")
         self._outputs["RdsMonitoringRoleArn"] = (f"/sip/{env}/rds/monitoring-role-arn", role)
+        backup_support.publish_outputs(self)
         ssm = self.client("ssm")
         for path, value in self._outputs.values():
             ssm.put_parameter(Name=path, Value=value, Type="String", Overwrite=True)
@@ -562,6 +571,7 @@ class Sandbox:
             )
         self.seed_postgres(subnets, tags)
         self.seed_redis(subnets, tags)
+        backup_support.seed(self)
 
     def seed_postgres(self, subnets: list[str], tags: dict[str, str]) -> None:
         """The RDS PostgreSQL primary (encrypted, backups on) and Terraform's baseline read replicas."""

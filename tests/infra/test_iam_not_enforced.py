@@ -133,7 +133,8 @@ SCHEDULES = [
 @pytest.mark.parametrize(("schedule", "target"), SCHEDULES)
 def test_schedules_roles_may_invoke_their_targets(schedule: str, target: dict[str, Any]) -> None:
     """EventBridge Scheduler calls the target with the schedule's execution role, which must allow
-    lambda:InvokeFunction on it; the sandbox fires schedules by invoking the handler itself."""
+    lambda:InvokeFunction on it (states:StartExecution for a state machine target, "Using templated
+    targets"); the sandbox fires schedules by invoking the handler itself."""
     role = target["RoleArn"]["Fn::GetAtt"][0]
     # A Lambda target is invoked; a state machine target (the Rotation workflow's) is started.
     is_state_machine = "Ref" in target["Arn"] and RESOURCES[target["Arn"]["Ref"]]["Type"].endswith("StateMachine")

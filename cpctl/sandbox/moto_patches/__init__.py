@@ -14,6 +14,7 @@ from types import ModuleType
 import moto
 
 from cpctl.sandbox.moto_patches import (
+    backup,
     clock,
     codebuild,
     dynamodb_atomic,
@@ -47,6 +48,7 @@ def _modules() -> list[ModuleType]:
         codebuild,
         iam_enforcement,
         dynamodb_ttl,
+        backup,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache

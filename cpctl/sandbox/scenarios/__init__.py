@@ -32,12 +32,20 @@ class Scenario:
 
 
 def all_scenarios() -> list[Scenario]:
-    from cpctl.sandbox.scenarios import platform_deploy, remediation, rotation, scale_databases, scale_nodegroups
+    from cpctl.sandbox.scenarios import (
+        backup,
+        platform_deploy,
+        remediation,
+        rotation,
+        scale_databases,
+        scale_nodegroups,
+    )
 
     return [
         *scale_nodegroups.SCENARIOS,
         *scale_databases.SCENARIOS,
         *remediation.SCENARIOS,
         *rotation.SCENARIOS,
+        *backup.SCENARIOS,
         *platform_deploy.SCENARIOS,
     ]
