@@ -133,13 +133,11 @@ SCHEDULES = [
 @pytest.mark.parametrize(("schedule", "target"), SCHEDULES)
 def test_schedules_roles_may_invoke_their_targets(schedule: str, target: dict[str, Any]) -> None:
     """EventBridge Scheduler calls the target with the schedule's execution role, which must allow
-    lambda:InvokeFunction on it; the sandbox fires schedules by invoking the handler itself."""
+    lambda:InvokeFunction on it (states:StartExecution for a state machine target); the sandbox fires
+    schedules by invoking the handler itself."""
     role = target["RoleArn"]["Fn::GetAtt"][0]
-    allowed = [
-        s
-        for s in _statements(role)
-        if "lambda:InvokeFunction" in _list(s["Action"]) and target["Arn"] in _list(s["Resource"])
-    ]
+    needed = "states:StartExecution" if "Ref" in target["Arn"] else "lambda:InvokeFunction"
+    allowed = [s for s in _statements(role) if needed in _list(s["Action"]) and target["Arn"] in _list(s["Resource"])]
     assert allowed, f"{role} may not invoke the target of {schedule}"
     trust = RESOURCES[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert any(s["Principal"] == {"Service": "scheduler.amazonaws.com"} for s in trust)

@@ -58,8 +58,8 @@ def asynchronously_invoked() -> set[str]:
             found |= {t["Arn"]["Fn::GetAtt"][0] for t in props["Targets"] if "Fn::GetAtt" in t["Arn"]}
         elif spec["Type"] == "AWS::SNS::Subscription" and props["Protocol"] == "lambda":
             found.add(props["Endpoint"]["Fn::GetAtt"][0])
-        elif spec["Type"] == "AWS::Scheduler::Schedule":
-            found.add(props["Target"]["Arn"]["Fn::GetAtt"][0])
+        elif spec["Type"] == "AWS::Scheduler::Schedule" and "Fn::GetAtt" in props["Target"]["Arn"]:
+            found.add(props["Target"]["Arn"]["Fn::GetAtt"][0])  # a state machine target (Ref) is no Lambda
     return found
 
 

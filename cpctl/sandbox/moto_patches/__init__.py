@@ -25,6 +25,7 @@ from cpctl.sandbox.moto_patches import (
     lambda_bridge,
     rds,
     sfn_integration,
+    snapshots,
 )
 
 PINNED_MOTO = "5.2.5"
@@ -43,6 +44,7 @@ def _modules() -> list[ModuleType]:
         sfn_integration,
         iam_enforcement,
         dynamodb_ttl,
+        snapshots,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache
