@@ -245,3 +245,62 @@ def seed_synthetic(sandbox: Sandbox, now: datetime, sources: int, per_source: in
             put_rds_snapshot(sandbox, f"cp-{source}-{at:%Y-%m-%d}", at, managed_tags(source), source=source)
             count += 1
     return count
+
+
+def seed_metrics(sandbox: Sandbox, now: datetime, days: int = 7, every_hours: int = 6) -> None:
+    """A week of utilization as CloudWatch would have it: busy general nodes, an idle spot group, an idle
+    cache (15 % memory), a primary at 35 % CPU, and the control plane's Lambda durations."""
+    cloudwatch, eks = sandbox.client("cloudwatch"), sandbox.client("eks")
+    cluster = str(sandbox.tfvars["eks_cluster_name"])
+    series: list[tuple[str, str, str, str, float]] = []
+    cpu_by_group = {"general": 55.0, "cpu_optimized": 12.0, "spot": 8.0}
+    for name in eks.list_nodegroups(clusterName=cluster)["nodegroups"]:
+        group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+        for asg in group.get("resources", {}).get("autoScalingGroups", []):
+            level = cpu_by_group.get(name, 40.0)
+            series.append(("AWS/EC2", "CPUUtilization", "AutoScalingGroupName", asg["name"], level))
+    for instance in sandbox.client("rds").describe_db_instances()["DBInstances"]:
+        identifier = instance["DBInstanceIdentifier"]
+        if identifier == sandbox.primary_id:
+            series += [
+                ("AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", identifier, 35.0),
+                ("AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", identifier, 80.0),
+            ]
+        elif instance.get("ReadReplicaSourceDBInstanceIdentifier"):
+            series += [
+                ("AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", identifier, 2.0),
+                ("AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", identifier, 0.0),
+            ]
+    group = sandbox.client("elasticache").describe_replication_groups(ReplicationGroupId=sandbox.cache_group_id)
+    for member in group["ReplicationGroups"][0]["MemberClusters"]:
+        series += [
+            ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", member, 15.0),
+            ("AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", member, 6.0),
+        ]
+    for function in sandbox.client("lambda").list_functions()["Functions"]:
+        series += [
+            ("AWS/Lambda", "Duration", "FunctionName", function["FunctionName"], 900.0),
+            ("AWS/Lambda", "Invocations", "FunctionName", function["FunctionName"], 3.0),
+        ]
+    data = []
+    for namespace, metric, dimension, value, level in series:
+        for step in range(0, days * 24, every_hours):
+            data.append(
+                (
+                    namespace,
+                    {
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": dimension, "Value": value}],
+                        "Value": level,
+                        "Timestamp": now - timedelta(hours=step + 1),
+                    },
+                )
+            )
+    by_namespace: dict[str, list[dict[str, Any]]] = {}
+    for namespace, datum in data:
+        by_namespace.setdefault(namespace, []).append(datum)
+    # 20 datapoints a call: larger PutMetricData bodies are gzip-compressed by botocore, which the sandbox's
+    # fault matching cannot read (cpctl/sandbox/moto_patches/faults.py decodes bodies as text).
+    for namespace, items in by_namespace.items():
+        for start in range(0, len(items), 20):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=items[start : start + 20])

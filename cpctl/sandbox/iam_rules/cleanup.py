@@ -20,3 +20,9 @@ def _describe_snapshots(context: RequestContext) -> list[Authorization]:
 @rule("elasticache", "DeleteSnapshot")
 def _delete_snapshot(context: RequestContext) -> list[Authorization]:
     return [(action(context), context.arn("elasticache", f"snapshot:{context.param('SnapshotName')}"))]
+
+
+@rule("lambda", "ListFunctions")
+def _list_functions(context: RequestContext) -> list[Authorization]:
+    """The cost review lists the control plane's functions (no resource-level permission)."""
+    return [(action(context), "*")]

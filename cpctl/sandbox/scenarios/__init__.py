@@ -32,6 +32,6 @@ class Scenario:
 
 
 def all_scenarios() -> list[Scenario]:
-    from cpctl.sandbox.scenarios import remediation, scale_databases, scale_nodegroups
+    from cpctl.sandbox.scenarios import cleanup, remediation, scale_databases, scale_nodegroups
 
-    return [*scale_nodegroups.SCENARIOS, *scale_databases.SCENARIOS, *remediation.SCENARIOS]
+    return [*scale_nodegroups.SCENARIOS, *scale_databases.SCENARIOS, *remediation.SCENARIOS, *cleanup.SCENARIOS]

@@ -95,5 +95,5 @@ def handle_delete(event: Any) -> Any:
     if task == "lock":
         return steps.lock_unit(unit, store, leases, _policy(), _now())
     if task == "delete":
-        return steps.delete_batch(unit, store, leases, _policy(), _now(), deleters.delete_one)
+        return steps.delete_batch(unit, store, leases, _policy(), _now(), deleters.AwsDeleter())
     return steps.close_unit(unit, store, leases, "deferred" if task == "defer" else "failed")

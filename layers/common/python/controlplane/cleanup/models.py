@@ -127,6 +127,9 @@ class PlanSummary(Model):
     prefix: str
     bucket: str
     units: list[int]
+    # Units left for the next run because this execution's history would not hold them (policy.history_events).
+    deferred_units: int = 0
+    deferred_items: int = 0
     breakdown: Breakdown
     breaker: BreakerDecision
     # A few decisions for the execution output and the notification; the full plan is in S3.

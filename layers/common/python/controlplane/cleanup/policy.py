@@ -24,6 +24,28 @@ RetainedKind = Literal["rds_snapshot", "cache_snapshot", "cache_export"]
 # One inline Map iteration per work unit: the plan lists at most this many units (each a source in a region),
 # which also bounds the state (a list of small integers) far below the 256 KB payload limit.
 MAX_UNITS = 1_000
+# Step Functions keeps at most 25,000 events in a standard execution's history (quotas page). The Cleanup state
+# machine writes about 30 events outside the Map, 18 per work unit (iteration start/end, LockUnit, UnitDone?,
+# HasLease?, ReleaseUnit, UnitEnd) and 7 per batch (DeleteBatch's five task events and the UnitDone? choice).
+# A run schedules units only while that stays below the limit less a reserve for retries (3 events each);
+# the rest waits for the next run. tests/infra checks these counts against the ASL, and a sandbox run against
+# the execution's real history.
+HISTORY_LIMIT = 25_000
+HISTORY_RETRY_RESERVE = 5_000
+HISTORY_FIXED_EVENTS = 30
+HISTORY_EVENTS_PER_UNIT = 18
+HISTORY_EVENTS_PER_BATCH = 7
+
+
+def history_events(batches_per_unit: list[int]) -> int:
+    """The events an execution writes for these units (without retries)."""
+    return (
+        HISTORY_FIXED_EVENTS
+        + HISTORY_EVENTS_PER_UNIT * len(batches_per_unit)
+        + HISTORY_EVENTS_PER_BATCH * sum(batches_per_unit)
+    )
+
+
 # Deletions one DeleteBatch invocation makes at most: 100 calls of at worst 33 s each would not fit, so the task
 # also stops early on its own deadline; this bounds the batch file and the result it writes.
 MAX_BATCH_SIZE = 200

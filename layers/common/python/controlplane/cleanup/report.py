@@ -70,6 +70,8 @@ def finish(
     items: list[dict[str, Any]] = []
     if state.plan is not None and state.plan.units:
         results, items = steps.tally(store, state.plan.prefix)
+        if state.plan.deferred_items:
+            results["deferred_to_next_run"] = state.plan.deferred_items
     outcome = steps.outcome_of(state, execution, pol.environment, results, now, started)
     if state.plan is not None:
         key = f"{state.plan.prefix}report"

@@ -34,7 +34,7 @@ from controlplane.cleanup.models import (
     UnitTask,
     WorkUnit,
 )
-from controlplane.cleanup.policy import MAX_UNITS, CleanupPolicy
+from controlplane.cleanup.policy import HISTORY_LIMIT, HISTORY_RETRY_RESERVE, MAX_UNITS, CleanupPolicy, history_events
 from controlplane.cleanup.reports import ObjectStore, run_prefix
 from controlplane.cleanup.retention import breakdown, breaker, decide
 from controlplane.leases import LeaseStore
@@ -93,12 +93,41 @@ def unit_lease_key(kind: str, source: str) -> str | None:
 
 
 def held_by_others(keys: dict[str, str], lease_store: LeaseStore, now: datetime) -> dict[str, str]:
-    """artefact id -> holder, for unexpired leases another workflow holds."""
+    """artefact id -> holder, for unexpired leases another workflow holds (BatchGetItem, 100 keys a call)."""
+    holders = _holders(list(keys.values()), lease_store)
     found = {}
     for artifact_id, key in keys.items():
-        held = lease_store.holder(key)
-        if held is not None and held.expires_at >= int(now.timestamp()) and not held.owner.startswith(f"{WORKFLOW}/"):
-            found[artifact_id] = held.owner
+        held = holders.get(key)
+        if held is not None and held[1] >= int(now.timestamp()) and not held[0].startswith(f"{WORKFLOW}/"):
+            found[artifact_id] = held[0]
+    return found
+
+
+def _holders(keys: list[str], lease_store: LeaseStore) -> dict[str, tuple[str, int]]:
+    from controlplane.leases import LEASE_SK, DynamoLeaseStore
+
+    if not isinstance(lease_store, DynamoLeaseStore):
+        return {k: (h.owner, h.expires_at) for k in keys if (h := lease_store.holder(k)) is not None}
+    found: dict[str, tuple[str, int]] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), 100):
+        request: dict[str, Any] = {
+            lease_store.table_name: {
+                "Keys": [{"pk": {"S": f"LOCK#{k}"}, "sk": {"S": LEASE_SK}} for k in unique[start : start + 100]],
+                "ConsistentRead": True,
+                "ProjectionExpression": "pk, #owner, expires_at",
+                "ExpressionAttributeNames": {"#owner": "owner"},
+            }
+        }
+        for _ in range(8):  # UnprocessedKeys: asked again (the client's own retries back off on throttling)
+            response = lease_store.call("batch_get_item", RequestItems=request)
+            for item in response.get("Responses", {}).get(lease_store.table_name, []):
+                found[item["pk"]["S"].removeprefix("LOCK#")] = (item["owner"]["S"], int(item["expires_at"]["N"]))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise TransientAwsError("BatchGetItem left keys unprocessed")
     return found
 
 
@@ -144,6 +173,18 @@ def units_of(decisions: list[Decision]) -> list[WorkUnit]:
     return units
 
 
+def fit_history(units: list[WorkUnit], batch_size: int) -> tuple[list[WorkUnit], list[WorkUnit]]:
+    """The units one execution runs (its history and its Map stay within bounds) and those left for the next run."""
+    budget = HISTORY_LIMIT - HISTORY_RETRY_RESERVE
+    batches: list[int] = []
+    for count, unit in enumerate(units):
+        needed = [*batches, -(-len(unit.items) // batch_size)]
+        if count >= MAX_UNITS or history_events(needed) > budget:
+            return units[:count], units[count:]
+        batches = needed
+    return units, []
+
+
 def plan_step(
     request: CleanupRequest,
     pol: CleanupPolicy,
@@ -160,11 +201,7 @@ def plan_step(
     decisions = decide(artifacts, pol, now, held_by_others(keys, lease_store, now)) if keys else first
     counts = breakdown(decisions)
     guard = breaker(counts, pol.breaker, request.allow_deletions)
-    units = units_of(decisions)
-    if len(units) > MAX_UNITS:
-        guard = guard.model_copy(
-            update={"allowed": False, "reason": f"{len(units)} work units exceed the {MAX_UNITS} one execution runs"}
-        )
+    units, later = fit_history(units_of(decisions), pol.batch_size)
     prefix = run_prefix(request.execution, started)
     proceed = guard.allowed and not request.dry_run and bool(units)
     plan = PlannedRun(
@@ -186,6 +223,8 @@ def plan_step(
         prefix=prefix,
         bucket=bucket,
         units=[u.index for u in units] if proceed else [],
+        deferred_units=len(later) if proceed else 0,
+        deferred_items=sum(len(u.items) for u in later) if proceed else 0,
         breakdown=counts,
         breaker=guard,
         kept_sample=[_line(d) for d in sorted(kept, key=_interest)[:SAMPLE]],
@@ -229,6 +268,12 @@ def lock_unit(
 Deleter = Callable[[Artifact, CleanupPolicy, datetime], tuple[str, str]]
 
 
+def _prefetch(delete_one: Deleter, items: list[Artifact]) -> None:
+    prefetch = getattr(delete_one, "prefetch", None)
+    if prefetch is not None:
+        prefetch(items)
+
+
 def delete_batch(
     task: UnitTask,
     store: ObjectStore,
@@ -245,7 +290,9 @@ def delete_batch(
         lease_store.renew(unit.lease_key, me, pol.lease_ttl_seconds, now)
     started = clock()
     results: list[ItemResult] = []
-    for artifact in unit.items[task.cursor : task.cursor + pol.batch_size]:
+    batch = unit.items[task.cursor : task.cursor + pol.batch_size]
+    _prefetch(delete_one, batch)
+    for artifact in batch:
         if results and clock() - started > BATCH_BUDGET_SECONDS:
             break
         try:
