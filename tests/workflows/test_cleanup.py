@@ -153,3 +153,31 @@ def test_invalid_request_is_rejected_before_any_call(sandbox: Sandbox) -> None:
     report = sandbox.run(SM, {"dry_run": "maybe", "bogus": 1})
     assert report.status == "FAILED" and report.error == "InvalidRequest"
     assert report.calls(*MUTATING) == 0
+
+
+def test_a_crash_after_a_delete_is_retried_and_a_dead_batch_releases_the_lease(
+    sandbox: Sandbox, history: cs.History
+) -> None:
+    """DeleteBatch times out right after a DeleteDBSnapshot succeeded: the retried batch finds it gone ("already
+    gone" is success). Then a batch that keeps dying: the unit's rest is recorded failed, the source lease is
+    released by the state machine, and the run ends Failed."""
+    sandbox.interrupt_state(SM, "DeleteBatch", "Sandbox.Timedout", after=("rds", "DeleteDBSnapshot"), times=1)
+    report = sandbox.run(SM, {})
+    assert report.outcome == "Succeeded", report.reason
+    assert report.output is not None and report.output["results"].get("failed", 0) == 0
+    assert not sandbox.lock_items()
+
+    cs.seed_burst(sandbox, clock.now(), 20)
+    sandbox.interrupt_state(SM, "DeleteBatch", "Runtime.ExitError", times=20)
+    failed = sandbox.run(SM, {"allow_deletions": 100})
+    assert failed.status == "FAILED" and failed.error == "DeletionsFailed", failed.cause
+    assert "Runtime exited with error" in json.dumps(
+        _report(sandbox, {"report_key": _report_key(sandbox, failed.name)})
+    )
+    assert "UnitFailed" in failed.states_entered and "ReleaseUnit" in failed.states_entered
+    assert not sandbox.lock_items()
+
+
+def _report_key(sandbox: Sandbox, execution: str) -> str:
+    listed = sandbox.client("s3").list_objects_v2(Bucket="sip-dev-backups", Prefix="reports/cleanup/")["Contents"]
+    return "s3://sip-dev-backups/" + next(o["Key"] for o in listed if f"/{execution}/report.md" in o["Key"])
