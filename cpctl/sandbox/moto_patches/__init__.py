@@ -28,6 +28,7 @@ from cpctl.sandbox.moto_patches import (
     rds,
     sfn_callbacks,
     sfn_integration,
+    snapshots,
 )
 
 PINNED_MOTO = "5.2.5"
@@ -49,6 +50,7 @@ def _modules() -> list[ModuleType]:
         iam_enforcement,
         dynamodb_ttl,
         backup,
+        snapshots,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache

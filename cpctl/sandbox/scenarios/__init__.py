@@ -34,6 +34,7 @@ class Scenario:
 def all_scenarios() -> list[Scenario]:
     from cpctl.sandbox.scenarios import (
         backup,
+        cleanup,
         platform_deploy,
         remediation,
         rotation,
@@ -47,5 +48,6 @@ def all_scenarios() -> list[Scenario]:
         *remediation.SCENARIOS,
         *rotation.SCENARIOS,
         *backup.SCENARIOS,
+        *cleanup.SCENARIOS,
         *platform_deploy.SCENARIOS,
     ]
