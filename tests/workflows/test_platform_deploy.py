@@ -109,9 +109,10 @@ def test_rejected_plan_is_not_applied(sandbox: Any) -> None:
     assert_released_and_recorded(sandbox, "Rejected")
 
 
-def test_a_false_approval_applies_nothing(sandbox: Any) -> None:
+@pytest.mark.parametrize("output", ['{"approved": "yes", "by": "mallory"}', '{"by": "mallory"}', '"yes"', "true"])
+def test_anything_but_a_boolean_true_applies_nothing(sandbox: Any, output: str) -> None:
     arn, token, _ = start_with_changes(sandbox)
-    sandbox.client("stepfunctions").send_task_success(taskToken=token, output='{"approved": "yes", "by": "mallory"}')
+    sandbox.client("stepfunctions").send_task_success(taskToken=token, output=output)
     report = sandbox.wait(arn)
     assert (report.status, report.error) == ("FAILED", "ApprovalRejected")
     assert builds_started(sandbox, "sip-controlplane-dev-tf-apply") == []
