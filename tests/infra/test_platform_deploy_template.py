@@ -124,6 +124,35 @@ def test_apply_role_never_reaches_the_control_plane_nor_rewrites_plans() -> None
     )
 
 
+def test_both_roles_reach_terraforms_state_where_the_backend_config_puts_it() -> None:
+    """config/backend-<env>.hcl (the Terraform branch): bucket sip-terraform-state-<env>, use_lockfile."""
+    state = "arn:${AWS::Partition}:s3:::${PlatformProject}-terraform-state-${Environment}/*"
+    for role, needed in (
+        ("TerraformPlanRole", {"s3:GetObject"}),
+        ("TerraformApplyRole", {"s3:GetObject", "s3:PutObject"}),
+    ):
+        granted = {
+            a
+            for s in _statements(role)
+            if s["Effect"] == "Allow" and state in [_sub(r) for r in _list(s["Resource"])]
+            for a in _list(s["Action"])
+        }
+        assert needed <= granted, role
+    for path in sorted((REPO / "infra" / "terraform" / "config").glob("backend-*.hcl")):
+        environment = path.stem.removeprefix("backend-")
+        assert (
+            f'bucket       = "sip-terraform-state-{environment}"' in path.read_text()
+            or f"sip-terraform-state-{environment}" in path.read_text()
+        )
+
+
+def test_buildspec_uploads_take_the_buckets_key() -> None:
+    """S3: a request with x-amz-server-side-encryption aws:kms and no key id uses the AWS managed key
+    (aws/s3), not the bucket's default key; the uploads send no encryption header, so the artefact key applies."""
+    for name in ("plan", "drift"):
+        assert "--sse" not in (BUILDSPECS / f"{name}.yml").read_text()
+
+
 def test_artefact_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
     """S3: "To determine whether requests use HTTPS, use the aws:SecureTransport condition key ... Deny"
     (Amazon S3 security best practices). moto treats every policy condition as met, so the sandbox leaves
