@@ -253,3 +253,18 @@ def test_a_build_task_that_dies_after_starting_its_build_starts_no_second_one(sa
     assert len(builds_started(sandbox, PLAN_PROJECT)) == 1
     assert len(builds_started(sandbox, "sip-controlplane-dev-tf-apply")) == 1
     assert_released_and_recorded(sandbox, "Succeeded")
+
+
+def test_without_the_startbuild_grant_the_deploy_fails_and_releases_its_lease(tmp_path: Any) -> None:
+    """IAM is enforced per function role: a template that forgets codebuild:StartBuild fails in StartPlan."""
+    from cpctl.sandbox.runtime import Sandbox
+    from tests.conftest import template_copy, without_action
+
+    with Sandbox(template_path=template_copy(tmp_path, without_action("codebuild:StartBuild"))) as sandbox:
+        report = sandbox.run(DEPLOY, load_event("terraform/deploy.json"))
+        assert (report.status, report.error) == ("FAILED", "ApplyFailed")
+        assert "AccessDenied" in str(report.cause)
+        assert builds_started(sandbox, PLAN_PROJECT) == []
+        assert sandbox.lock_items() == []
+        [denied] = {d.action: d for d in sandbox.denials()}.values()
+        assert denied.action == "codebuild:StartBuild" and denied.resource.endswith(f":project/{PLAN_PROJECT}")
