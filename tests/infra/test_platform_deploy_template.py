@@ -246,6 +246,8 @@ def test_buildspecs_pin_terraform_and_verify_its_published_checksum() -> None:
 
 @pytest.mark.parametrize("name", ["plan", "drift"])
 def test_plan_buildspecs_treat_exit_code_2_as_changes_and_export_what_the_workflow_reads(name: str) -> None:
+    """CodeBuild (ExportedEnvironmentVariable): an exported variable "can be updated between the start of the
+    install phase and the end of the post_build phase": the build sets them in post_build, after the upload."""
     spec = _spec(name)
     text = "\n".join(_commands(spec))
     assert "-detailed-exitcode" in text and '[ "$code" -eq 0 ] || [ "$code" -eq 2 ]' in text
