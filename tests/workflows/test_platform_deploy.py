@@ -241,15 +241,17 @@ def test_drift_schedule_without_drift_is_quiet(sandbox: Any) -> None:
 
 
 def test_a_build_task_that_dies_after_starting_its_build_starts_no_second_one(sandbox: Any) -> None:
-    """StartBuild succeeded, its answer was lost (the function timed out): the retry sends the same
-    idempotency token, so CodeBuild returns the build already started."""
+    """StartBuild succeeded, its answer was lost (the function timed out): the retried plan sends the same
+    idempotency token (CodeBuild returns the build already started); the retried apply finds its own build
+    before calling StartBuild again (the token would not outlive five minutes of retries)."""
     sandbox.interrupt_state(DEPLOY, "StartPlan", "Sandbox.Timedout", after=("codebuild", "StartBuild"))
     sandbox.interrupt_state(DEPLOY, "StartApply", "Sandbox.Timedout", after=("codebuild", "StartBuild"))
     arn, token, _ = start_with_changes(sandbox, SG_UPDATED)
     approvals.approve(token, "bob@example.com", client=sandbox.client("stepfunctions"))
     report = sandbox.wait(arn)
     assert report.outcome == "Succeeded"
-    assert report.states_entered.count("StartPlan") == 1 and report.calls("StartBuild") == 4
+    assert report.states_entered.count("StartPlan") == 1 and report.calls("StartBuild") == 3
+    assert report.calls("ListBuildsForProject") == 2
     assert len(builds_started(sandbox, PLAN_PROJECT)) == 1
     assert len(builds_started(sandbox, "sip-controlplane-dev-tf-apply")) == 1
     assert_released_and_recorded(sandbox, "Succeeded")
