@@ -245,3 +245,28 @@ def test_cpctl_rotate_starts_the_workflow_with_the_request_it_validates(sandbox:
     assert report.outcome == "DryRun" and report.output["requester"] == {"type": "person", "id": "bob@example.com"}
     with pytest.raises(SystemExit):
         main(["rotate", "--state-machine-arn", arn, "--reason", "x", "--requester", "bob"])
+
+
+def test_the_schedule_rotates_what_is_due_one_secret_after_the_other(
+    sandbox: Any, postgres_server: Any, redis_server: Any
+) -> None:
+    """Fresh secrets are not due: NoChange and no call. 28 days later the daily run rotates all three,
+    each under its own lease, and records one outcome."""
+    names = secret_names("dev")
+    quiet = rotation_support.fire_rotation_schedule(sandbox)
+    assert quiet.outcome == "NoChange" and quiet.calls("RotateSecret") == 0, quiet.reason
+    before = {key: value(sandbox, name) for key, name in names.items()}
+    sandbox.advance_clock(28 * 86_400)
+    due = rotation_support.fire_rotation_schedule(sandbox)
+    assert due.outcome == "Succeeded", due.reason
+    assert sorted(s["secret"] for s in due.output["secrets"]) == sorted(names.values())
+    assert due.calls("RotateSecret") == 3 and sandbox.lock_items() == []
+    after = {key: value(sandbox, name) for key, name in names.items()}
+    assert pg_works(postgres_server, after["app"]["username"], after["app"]["password"])
+    assert pg_works(postgres_server, MASTER_USER, after["master"]["password"])
+    assert redis_works(redis_server, after["redis"]["auth_token"]) and redis_works(
+        redis_server, before["redis"]["auth_token"]
+    )
+    assert_never_exposed(
+        sandbox, due, *(v.get("password") or v["auth_token"] for v in (*before.values(), *after.values()))
+    )
