@@ -24,7 +24,7 @@ help:
 	@echo "make demo       - set up .venv and run the sandbox demo (cpctl sandbox demo)"
 	@echo "make test       - set up .venv, run linters, template/ASL validation and every test"
 	@echo "make lint       - ruff and mypy"
-	@echo "make validate   - sam validate --lint, cfn-lint, statelint on every ASL file"
+	@echo "make validate   - sam validate --lint, cfn-lint, statelint on every ASL file, checkov (infra/terraform, template.yaml)"
 	@echo "make build      - sam build (arm64 wheels for the layer)"
 	@echo "make deploy ENV=dev|staging|prod - sam deploy --config-env \$$ENV"
 	@echo "make benchmark  - cold imports, transitions and API calls per workflow"
@@ -57,6 +57,7 @@ validate: venv
 	$(BIN)/sam validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/statelint --ignore=URI statemachines/*.asl.json
+	$(PY) -m cpctl.tools.checkov
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

@@ -26,8 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import backup_support, iam, moto_patches, remediation_support
-from cpctl.sandbox.moto_patches import dynamodb_ttl, iam_enforcement
+from cpctl.sandbox import (
+    backup_support,
+    iam,
+    moto_patches,
+    platform_deploy_support,
+    remediation_support,
+    rotation_support,
+)
+from cpctl.sandbox.moto_patches import codebuild, dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
 from cpctl.sandbox.moto_patches import rds as rds_patch
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY, BridgedFunction
@@ -100,6 +107,8 @@ class Sandbox:
     seed_platform: bool = True
     # Authorize what functions and state machines call against their own roles (docs/sandbox.md).
     enforce_iam: bool = True
+    # (PostgresServer, RedisServer) behind the emulated RDS endpoint and replication group (rotation).
+    real_servers: tuple[Any, Any] | None = None
     template_path: Path = field(default_factory=lambda: REPO_ROOT / "template.yaml")
     state: SandboxState = field(default_factory=lambda: SANDBOX_STATE)
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -145,6 +154,7 @@ class Sandbox:
         rds_patch.reset()  # settings a test changed (replica lag) do not outlive its sandbox
         backup_support.reset()
         dynamodb_ttl.reset()
+        codebuild.reset()
         iam_enforcement.reset()
         iam_enforcement.SESSIONS.enforcing = self.enforce_iam
         _remediation_reset()
@@ -153,8 +163,10 @@ class Sandbox:
             self.tfvars = load_tfvars(self.environment)
             if self.seed_platform:
                 self.seed()
+            rotation_support.prepare(self)
             self.publish_platform_outputs()
             self.deploy()
+            rotation_support.after_deploy(self)
             self._listen()
         except BaseException:
             # A half-started sandbox must not leave moto mocking the next one.
@@ -166,6 +178,7 @@ class Sandbox:
 
         _remediation_reset()
         rds_patch.reset()
+        rotation_support.reset()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -234,6 +247,10 @@ class Sandbox:
         # Rules, permissions, subscriptions and schedules point at functions: they are created last.
         creators.pop("AWS::SNS::Subscription", None)
         creators.update(remediation_support.creators(self))
+        creators["AWS::SecretsManager::RotationSchedule"] = lambda lid, props, r: (
+            rotation_support.create_rotation_schedule(self, lid, props, r)
+        )
+        creators = platform_deploy_support.ordered(self, creators)
         order = list(creators)
         resources = template["Resources"]
         unknown = {spec["Type"] for spec in resources.values()} - set(creators)
@@ -304,7 +321,8 @@ class Sandbox:
     def _create_log_group(self, logical_id: str, props: dict[str, Any], r: Resolver) -> dict[str, str]:
         name = r.resolve(props["LogGroupName"])
         logs = self.client("logs")
-        logs.create_log_group(logGroupName=name)
+        key = props.get("KmsKeyId")
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": r.resolve(key)} if key else {}))
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(r.resolve(props["RetentionInDays"])))
         return {"Ref": name, "Arn": f"arn:aws:logs:{self.region}:{r.account_id}:log-group:{name}:*"}
 
@@ -316,7 +334,7 @@ class Sandbox:
             AttributeDefinitions=p["AttributeDefinitions"],
             KeySchema=p["KeySchema"],
             BillingMode=p["BillingMode"],
-            SSESpecification={"Enabled": bool(p.get("SSESpecification", {}).get("SSEEnabled"))},
+            SSESpecification=_sse_specification(p.get("SSESpecification", {})),
             DeletionProtectionEnabled=bool(p.get("DeletionProtectionEnabled", False)),
         )["TableDescription"]
         ttl = p.get("TimeToLiveSpecification")
@@ -804,6 +822,16 @@ def _find_state(definition: dict[str, Any], name: str) -> dict[str, Any] | None:
                 if found is not None:
                     return found
     return None
+
+
+def _sse_specification(template: dict[str, Any]) -> dict[str, Any]:
+    """The table's SSESpecification in the API's names (the template says SSEEnabled, the API Enabled)."""
+    spec: dict[str, Any] = {"Enabled": bool(template.get("SSEEnabled"))}
+    if template.get("SSEType"):
+        spec["SSEType"] = template["SSEType"]
+    if template.get("KMSMasterKeyId"):
+        spec["KMSMasterKeyId"] = template["KMSMasterKeyId"]
+    return spec
 
 
 def load_tfvars(environment: str) -> dict[str, Any]:

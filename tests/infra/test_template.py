@@ -88,6 +88,55 @@ def test_state_table_is_encrypted_recoverable_and_expires_items() -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
+def test_state_table_and_log_groups_are_encrypted_with_the_control_planes_key() -> None:
+    """DynamoDB: SSEType KMS with KMSMasterKeyId (without it, the AWS managed key). CloudWatch Logs:
+    "the key policy must allow logs.<region>.amazonaws.com ... with kms:EncryptionContext:aws:logs:arn",
+    else CreateLogGroup with kmsKeyId fails and the stack does not deploy."""
+    sse = RESOURCES["StateTable"]["Properties"]["SSESpecification"]
+    assert (sse["SSEType"], sse["KMSMasterKeyId"]) == ("KMS", {"Ref": "ControlPlaneKey"})
+    log_groups = [k for k, v in RESOURCES.items() if v["Type"] == "AWS::Logs::LogGroup"]
+    assert log_groups
+    for logical_id in log_groups:
+        key_ref = RESOURCES[logical_id]["Properties"].get("KmsKeyId")
+        assert isinstance(key_ref, dict) and "Fn::GetAtt" in key_ref, f"{logical_id} is not under a customer key"
+        key_id = key_ref["Fn::GetAtt"][0]
+        assert RESOURCES[key_id]["Type"] == "AWS::KMS::Key"
+        key_statements = RESOURCES[key_id]["Properties"]["KeyPolicy"]["Statement"]
+        for_logs = [
+            st
+            for st in key_statements
+            if st["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+        ]
+        assert for_logs, f"{key_id} (key of {logical_id}) does not let CloudWatch Logs use it"
+        assert all("kms:EncryptionContext:aws:logs:arn" in st["Condition"]["ArnLike"] for st in for_logs)
+    assert RESOURCES["FunctionsLogGroup"]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["ControlPlaneKey", "Arn"]}
+    key = RESOURCES["ControlPlaneKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    dynamodb = statements["DynamoDbForThisAccount"]["Condition"]["StringEquals"]
+    assert dynamodb["kms:ViaService"] == {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}
+    assert dynamodb["kms:CallerAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_entry_points_can_reserve_concurrency_and_prod_does() -> None:
+    """An alarm storm must not take the account's concurrency; an account still at the 10-execution
+    limit cannot reserve any ("decreases account's UnreservedConcurrentExecution below its minimum
+    value of [10]"), so 0 leaves it unset."""
+    entry_points = [k for k, v in FUNCTIONS.items() if v["Properties"].get("ReservedConcurrentExecutions")]
+    assert set(entry_points) == {"HandleAlarmFunction", "SweepAlarmsFunction", "ScheduledScalingFunction"}
+    for logical_id in entry_points:
+        reserved = FUNCTIONS[logical_id]["Properties"]["ReservedConcurrentExecutions"]
+        assert reserved == {
+            "Fn::If": [
+                "ReservesEntryPointConcurrency",
+                {"Ref": "EntryPointReservedConcurrency"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+    prod = tomllib.loads((REPO / "samconfig.toml").read_text())["prod"]["deploy"]["parameters"]
+    assert 'EntryPointReservedConcurrency="5"' in prod["parameter_overrides"]
+
+
 def test_topic_is_encrypted_with_a_customer_key() -> None:
     assert RESOURCES["NotifyTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "NotifyKey"}
     assert RESOURCES["NotifyKey"]["Properties"]["EnableKeyRotation"] is True

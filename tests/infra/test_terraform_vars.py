@@ -7,7 +7,7 @@ import pytest
 from cpctl.sandbox.runtime import load_tfvars
 
 
-@pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
 def test_structure(environment: str) -> None:
     variables = load_tfvars(environment)
     assert variables["environment"] == environment
@@ -32,7 +32,7 @@ def test_dev_node_groups_are_the_seed() -> None:
     assert groups["cpu_optimized"]["desired_size"] == 2
 
 
-@pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
 def test_versions_aws_still_creates(environment: str) -> None:
     variables = load_tfvars(environment)
     # EKS 1.27 and PostgreSQL 15.4 are past end of support; keep the majors, use creatable versions.

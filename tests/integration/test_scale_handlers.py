@@ -74,6 +74,13 @@ def test_change_function_rejects_bad_input_with_a_named_error(env: Any, mutate: 
     assert updates(env) == 0
 
 
+def check_event(change: dict[str, Any]) -> dict[str, Any]:
+    """The sample Check event with the change this environment's Apply made (its EKS update id)."""
+    event = copy.deepcopy(load_event("check_scaling/check.json"))
+    event["state"]["change"] = change
+    return event
+
+
 def test_task_sequence_is_idempotent_and_leaves_no_lease(env: Any) -> None:
     ok, lease = env.invoke(CHANGE, load_event("change_scaling/lock.json"))
     assert ok, lease
@@ -100,7 +107,7 @@ def test_task_sequence_is_idempotent_and_leaves_no_lease(env: Any) -> None:
     assert updates(env) == 1
     assert desired(env) == 5
 
-    ok, progress = env.invoke(CHECK, load_event("check_scaling/check.json"))
+    ok, progress = env.invoke(CHECK, check_event(change))
     assert ok, progress
     assert (progress["state"], progress["observed"]) == ("done", 5)
     assert env.invoke(CHANGE, load_event("change_scaling/finalize.json")) == (True, {})
@@ -137,14 +144,15 @@ def test_apply_without_the_lease_changes_nothing(env: Any) -> None:
 
 def test_check_renews_the_lease_and_stops_when_it_is_lost(env: Any) -> None:
     assert env.invoke(CHANGE, load_event("change_scaling/lock.json"))[0]
-    assert env.invoke(CHANGE, load_event("change_scaling/apply.json"))[0]
+    ok, change = env.invoke(CHANGE, load_event("change_scaling/apply.json"))
+    assert ok, change
     before = env.lock_items()[0]["expires_at"]["N"]
     env.advance_clock(120)
-    assert env.invoke(CHECK, load_event("check_scaling/check.json"))[0]
+    assert env.invoke(CHECK, check_event(change))[0]
     renewed = int(env.lock_items()[0]["expires_at"]["N"])
     assert int(before) + 120 <= renewed <= int(before) + 130  # the clock moved 120 s (and a little real time)
     env.advance_clock(3601)  # past the lease: another execution may have it now
-    ok, error = env.invoke(CHECK, load_event("check_scaling/check.json"))
+    ok, error = env.invoke(CHECK, check_event(change))
     assert not ok and error["errorType"] == "LeaseLost"
 
 

@@ -183,6 +183,16 @@ def test_scale_in_waits_for_quiet_after_any_change() -> None:
     assert isinstance(ctx.start, Starter) and ctx.start.started[0][1]["scale_request"]["delta"] == -1
 
 
+@pytest.mark.parametrize(("elapsed", "admitted"), [(1799, False), (1800, True)])
+def test_quiet_time_ends_exactly_when_its_seconds_have_passed(elapsed: int, admitted: bool) -> None:
+    """The rule's quiet_seconds (1800 for the node group's scale-in in dev): one second short is still
+    loud, the full time is quiet (``elapsed < quiet_seconds`` refuses, not ``<=``)."""
+    audit = InMemoryStateStore()
+    audit.mark_change("nodegroup#sip-dev/general", NOW - timedelta(seconds=elapsed), keep_seconds=3600)
+    [decision] = entry.handle(alarm("sip-dev-eks-cpu-low", event_id=f"q{elapsed}"), context(audit=audit)).decisions
+    assert (decision.status == "Admitted") is admitted, decision.reason
+
+
 def test_storage_growth_asks_for_twenty_percent_within_the_ceiling() -> None:
     ctx = context()
     event = alarm("sip-dev-rds-primary-storage-high")

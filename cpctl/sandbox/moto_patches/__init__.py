@@ -16,6 +16,7 @@ import moto
 from cpctl.sandbox.moto_patches import (
     backup,
     clock,
+    codebuild,
     dynamodb_atomic,
     dynamodb_ttl,
     eks,
@@ -25,7 +26,9 @@ from cpctl.sandbox.moto_patches import (
     kms_keys,
     lambda_bridge,
     rds,
+    sfn_callbacks,
     sfn_integration,
+    snapshots,
 )
 
 PINNED_MOTO = "5.2.5"
@@ -42,9 +45,12 @@ def _modules() -> list[ModuleType]:
         rds,
         events,
         sfn_integration,
+        sfn_callbacks,
+        codebuild,
         iam_enforcement,
         dynamodb_ttl,
         backup,
+        snapshots,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache
@@ -52,6 +58,9 @@ def _modules() -> list[ModuleType]:
         modules.append(elasticache)
     except ImportError:  # pragma: no cover - only while the module is being written
         pass
+    from cpctl.sandbox.moto_patches import elasticache_auth, endpoints, secretsmanager_rotation
+
+    modules += [elasticache_auth, secretsmanager_rotation, endpoints]
     return modules
 
 

@@ -52,3 +52,19 @@ redis_engine_version     = "7.1"
 redis_node_type          = "cache.r6g.large"
 redis_num_shards         = 3
 redis_replicas_per_shard = 1
+
+# Cost allocation (default tags on every resource) and the public name of the platform.
+cost_center = "sales-intelligence"
+owner       = "platform-team"
+domain_name = "dev.sip.example.com"
+
+# Backups replicate here: the sip-dev-backups-dr bucket and RDS automated-backup replication.
+dr_region = "us-west-2"
+
+log_retention_days        = 30
+rds_backup_retention_days = 7
+
+# OpenSearch Service log domain (three zones; data nodes a multiple of three).
+opensearch_instance_type  = "r6g.large.search"
+opensearch_instance_count = 3
+opensearch_volume_size    = 50

@@ -1,9 +1,10 @@
-# Production platform.
+# Production platform: the platform README's values (us-east-1, 10.0.0.0/16, three AZs; general
+# t3.large min 1 / desired 3 / max 10, cpu_optimized c6i.xlarge min 1 / desired 2 / max 8).
 environment = "prod"
 region      = "us-east-1"
 project     = "sip"
 
-vpc_cidr           = "10.10.0.0/16"
+vpc_cidr           = "10.0.0.0/16"
 availability_zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
 # EKS 1.27 (the 2023 seed) is past end of support and can no longer be created: 1.33 is the
@@ -17,17 +18,17 @@ eks_node_groups = {
   general = {
     instance_types = ["t3.large"]
     capacity_type  = "ON_DEMAND"
-    min_size       = 3
-    max_size       = 20
-    desired_size   = 5
+    min_size       = 1
+    max_size       = 10
+    desired_size   = 3
     labels         = { workload = "general" }
   }
   cpu_optimized = {
     instance_types = ["c6i.xlarge"]
     capacity_type  = "ON_DEMAND"
-    min_size       = 2
-    max_size       = 12
-    desired_size   = 3
+    min_size       = 1
+    max_size       = 8
+    desired_size   = 2
     labels         = { workload = "cpu-intensive" }
   }
   spot = {
@@ -52,3 +53,19 @@ redis_engine_version     = "7.1"
 redis_node_type          = "cache.r6g.large"
 redis_num_shards         = 3
 redis_replicas_per_shard = 1
+
+# Cost allocation (default tags on every resource) and the public name of the platform.
+cost_center = "sales-intelligence"
+owner       = "platform-team"
+domain_name = "sip.example.com"
+
+# Backups replicate here: the sip-prod-backups-dr bucket and RDS automated-backup replication.
+dr_region = "us-west-2"
+
+log_retention_days        = 365
+rds_backup_retention_days = 35
+
+# OpenSearch Service log domain (three zones; data nodes a multiple of three).
+opensearch_instance_type  = "r6g.xlarge.search"
+opensearch_instance_count = 6
+opensearch_volume_size    = 500

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field
 
-from controlplane import leases
+from controlplane import clock, leases
 from controlplane.config import managed_nodegroups
 from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import ChangeRecord, ProgressState, ResourceState, ResourceTarget, ScalePlan
@@ -16,6 +15,8 @@ from controlplane.resources.base import ARN, ScalableResource
 
 _EKS_NAME = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
 _FAILED_STATUSES = frozenset({"CREATE_FAILED", "DELETE_FAILED", "DEGRADED", "DELETING"})
+# DescribeUpdate's Update.status: InProgress | Failed | Cancelled | Successful (EKS API reference).
+_UPDATE_ENDED_BADLY = frozenset({"Failed", "Cancelled"})
 
 
 NODEGROUP = f"{ARN}:eks:${{AWS::Region}}:${{AWS::AccountId}}:nodegroup/${{ClusterName}}/*/*"
@@ -42,6 +43,9 @@ class NodegroupAdapter(ScalableResource):
     iam = {
         "read": (("eks:DescribeNodegroup", NODEGROUP),),
         "apply": (("eks:UpdateNodegroupConfig", NODEGROUP),),
+        # The update's own record says how it ended: a Failed or Cancelled update rolls the node group
+        # back to its old size while it stays ACTIVE, which the node group alone would show as "pending".
+        "verify": (("eks:DescribeUpdate", NODEGROUP),),
     }
     not_found_codes = frozenset({"ResourceNotFoundException"})
     # EKS: "an update is already in progress" (UpdateNodegroupConfig while another update runs).
@@ -92,7 +96,7 @@ class NodegroupAdapter(ScalableResource):
         except Exception as exc:
             raise self.translate(exc, f"update node group {target.resource_id}") from None
         update = response.get("update") or {}
-        return ChangeRecord(token=token, change_id=update.get("id"), applied_at=datetime.now(UTC))
+        return ChangeRecord(token=token, change_id=update.get("id"), applied_at=clock.now())
 
     def progress(
         self, target: NodegroupTarget, plan: ScalePlan, change: ChangeRecord
@@ -102,11 +106,29 @@ class NodegroupAdapter(ScalableResource):
         assert isinstance(scaling, dict)
         observed = int(scaling.get("desiredSize", 0))
         status = str(nodegroup.get("status", "UNKNOWN"))
+        update_status, update_detail = self._update_status(target, change)
+        if update_status in _UPDATE_ENDED_BADLY:
+            return "failed", observed, status, f"update {change.change_id} {update_status}: {update_detail}"
         if status in _FAILED_STATUSES:
             health = nodegroup.get("health") or {}
             issues = health.get("issues", []) if isinstance(health, dict) else []
             detail = "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues) or f"node group is {status}"
             return "failed", observed, status, detail
-        if status == "ACTIVE" and observed == plan.desired:
+        if status == "ACTIVE" and observed == plan.desired and update_status in {None, "Successful"}:
             return "done", observed, status, "node group is ACTIVE at the desired size"
         return "in_progress", observed, status, f"node group is {status}, desired {observed}"
+
+    def _update_status(self, target: NodegroupTarget, change: ChangeRecord) -> tuple[str | None, str]:
+        """How the update that Apply started is going, from EKS's record of it (None: no update id)."""
+        if not change.change_id:
+            return None, ""
+        try:
+            response = self.client("eks").describe_update(
+                name=target.cluster, updateId=change.change_id, nodegroupName=target.nodegroup
+            )
+        except Exception as exc:
+            raise self.translate(exc, f"describe update {change.change_id} of {target.resource_id}") from None
+        update = response.get("update") or {}
+        errors = update.get("errors") or []
+        detail = "; ".join(f"{e.get('errorCode')}: {e.get('errorMessage')}" for e in errors) or "no errors reported"
+        return str(update.get("status", "")) or None, detail
