@@ -192,3 +192,14 @@ def test_a_copy_refused_for_good_fails_the_run_with_the_reason_in_the_report(san
         f"cp-{sandbox.primary_id}-{today()}"
     ]
     assert sandbox.lock_items() == []
+
+
+def test_a_snapshot_refused_by_the_quota_is_retried_and_taken_once_there_is_room(sandbox: Sandbox) -> None:
+    fault = sandbox.state.inject("rds", "CreateDBSnapshot", "SnapshotQuotaExceeded", times=2)
+    run = sandbox.run(MACHINE, {**REQUEST, "parts": ["rds"]})
+    assert fault.taken == 2
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.states_entered.count("RdsSnapshot") == 1  # one state, its Retry made the attempts
+    assert [s["DBSnapshotIdentifier"] for s in manual_snapshots(sandbox.client("rds"), sandbox.primary_id)] == [
+        f"cp-{sandbox.primary_id}-{today()}"
+    ]

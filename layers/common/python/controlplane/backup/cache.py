@@ -51,6 +51,10 @@ def create_snapshot(ec: Any, group: str, name: str, tags: dict[str, str]) -> str
             from controlplane.models.errors import ResourceBusy
 
             raise ResourceBusy(f"{group} is being changed; the snapshot waits") from None
+        if code in {"SnapshotQuotaExceededFault", "SnapshotQuotaExceeded"}:
+            from controlplane.backup.models import QuotaExceeded
+
+            raise QuotaExceeded(f"CreateSnapshot {name}: the snapshot quota is reached") from None
         if code not in {"SnapshotAlreadyExistsFault", "SnapshotAlreadyExists"}:
             raise ApplyFailed(f"CreateSnapshot {name}: {code or exc}") from None
     existing = snapshot(ec, name)
