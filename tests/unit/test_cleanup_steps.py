@@ -211,3 +211,15 @@ def test_sample_inputs_are_valid_requests(path: Path) -> None:
     data = json.loads(path.read_text())
     parse = steps.parse_request if "cleanup" in str(path) else review_request
     assert parse(data, "sample").execution == "sample"
+
+
+def test_a_backup_cannot_start_on_a_source_cleanup_is_pruning() -> None:
+    """The other direction of 'never interleave': while a unit holds the source's lease, a backup's acquire of
+    the same key (db_instance_key, as every workflow that touches the instance takes) is refused."""
+    from controlplane.models.errors import LockHeld
+
+    state, store = plan(snapshots("db", 140), allow_deletions=1000)
+    lease_store = InMemoryLeaseStore()
+    steps.lock_unit(unit_task(state), store, lease_store, POLICY, NOW)
+    with pytest.raises(LockHeld):
+        lease_store.acquire(leases.db_instance_key("db"), "backup/nightly-2", 3600, NOW, "backup")
