@@ -527,6 +527,42 @@ def test_monitoring_reads_the_repo_files() -> None:
     assert "/etc/alertmanager/templates/*.tmpl" in alertmanager
 
 
+def test_the_alert_manager_definition_meets_amps_rules() -> None:
+    """Rendered as monitoring.tf renders it. AMP's alert manager: "The only alert receiver currently
+    supported ... is Amazon SNS"; `api_url` and `http_config` "are not allowed"; "SigV4 settings are
+    required to have a Region property"; templates are the keys of `template_files`."""
+    import yaml
+
+    monitoring = tf.TERRAFORM.parent / "monitoring" / "alertmanager"
+    rendered = (
+        (monitoring / "alertmanager.yml")
+        .read_text()
+        .replace("${NOTIFY_TOPIC_ARN}", "arn:aws:sns:us-east-1:123456789012:sip-controlplane-notify-dev")
+        .replace("${AWS_REGION}", "us-east-1")
+        .replace("/etc/alertmanager/templates/*.tmpl", "controlplane.tmpl")
+    )
+    config = yaml.safe_load(rendered)
+    template_files = {"controlplane.tmpl": (monitoring / "templates" / "controlplane.tmpl").read_text()}
+    assert config["templates"] == list(template_files)
+    for receiver in config["receivers"]:
+        assert set(receiver) == {"name", "sns_configs"}, receiver["name"]
+        for sns in receiver["sns_configs"]:
+            assert not {"api_url", "http_config"} & set(sns)
+            assert sns["sigv4"]["region"] == "us-east-1"
+            assert sns["topic_arn"].endswith(":sip-controlplane-notify-dev")
+    source = (tf.TERRAFORM / "monitoring.tf").read_text()
+    assert 'notify_topic_arn      = "arn:${local.partition}:sns:${var.region}:${local.account_id}:' in source
+    assert "${var.project}-controlplane-notify-${var.environment}" in source
+
+
+def test_the_redis_auth_token_is_one_elasticache_accepts() -> None:
+    """ElastiCache AUTH tokens: 16 to 128 printable characters; the only non-alphanumerics allowed are
+    ! & # $ ^ < > - (docs/aws-facts)."""
+    password = tf.resource("random_password", "redis_auth").body
+    assert 16 <= password["length"] <= 128
+    assert set(password["override_special"]) <= set("!&#$^<>-")
+
+
 # --- checkov skips --------------------------------------------------------------------------------------
 
 
