@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from cpctl.sandbox.template import load_template
 from tests.infra import terraform_hcl as tf
+
+TEMPLATE = load_template(tf.REPO / "template.yaml")
 
 
 def _resource_id(block: tf.Block) -> str:
@@ -290,7 +293,7 @@ ENCRYPTION: dict[str, object] = {
     "aws_prometheus_workspace": lambda body: body["kms_key_arn"],
     "aws_xray_encryption_config": lambda body: body["type"] == "KMS" and body["key_id"],
     "aws_kms_key": lambda body: _true(body, "enable_key_rotation") and body["policy"],
-    "aws_ssm_parameter": lambda body: body["type"] == "String",  # identifiers only (checkov skip says why)
+    "aws_ssm_parameter": lambda body: body["type"] in {"String", "StringList"},  # identifiers (checkov skips say why)
 }
 NO_DATA_AT_REST = {
     "aws_kms_alias",
@@ -510,9 +513,33 @@ def test_names_and_parameters_match_what_the_control_plane_reads(environment: st
     written.add(
         tf.substitute(tf.resource("aws_ssm_parameter", "rds_allocated_storage").body["name"], variables, local_values)
     )
+    for block in tf.resources("aws_ssm_parameter"):
+        if block.name != "platform":
+            written.add(tf.substitute(block.body["name"], variables, local_values))
     read = {value for value in parameters.values() if value.startswith("/")}
     assert read, "samconfig reads no SSM parameter"
+    # Template parameters samconfig leaves at their default read /sip/dev/...: the same path per environment.
+    for name, parameter in TEMPLATE["Parameters"].items():
+        default = str(parameter.get("Default", ""))
+        if str(parameter["Type"]).startswith("AWS::SSM::Parameter::Value") and name not in parameters:
+            read.add(default.replace("/sip/dev/", f"/sip/{environment}/"))
     assert read <= written, f"not written by Terraform: {sorted(read - written)}"
+
+
+def test_the_secrets_the_control_plane_rotates_are_terraforms() -> None:
+    """Every unconditional RotationSchedule of template.yaml names a secret Terraform creates (sip/<env>/...).
+    A conditional one depends on a deploy parameter (the master secret's schedule is off while RDS manages
+    the master password, as Terraform has it: manage_master_user_password)."""
+    names = {
+        tf.substitute(block.body["name"], tf.tfvars("dev"), tf.locals_())
+        for block in tf.resources("aws_secretsmanager_secret")
+    }
+    assert {"sip/dev/redis/auth-token", "sip/dev/postgres/app"} <= names
+    for logical_id, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] == "AWS::SecretsManager::RotationSchedule" and "Condition" not in resource:
+            secret = resource["Properties"]["SecretId"]
+            secret = secret.get("Fn::Sub", secret) if isinstance(secret, dict) else secret
+            assert str(secret).replace("${Environment}", "dev") in names, logical_id
 
 
 def test_monitoring_reads_the_repo_files() -> None:
@@ -561,6 +588,12 @@ def test_the_redis_auth_token_is_one_elasticache_accepts() -> None:
     password = tf.resource("random_password", "redis_auth").body
     assert 16 <= password["length"] <= 128
     assert set(password["override_special"]) <= set("!&#$^<>-")
+
+
+def test_the_database_password_avoids_characters_that_break_connection_strings() -> None:
+    """Excluded: : / @ " ' \\ and space (connection strings, .pgpass, URLs, CloudFormation; aws-facts)."""
+    password = tf.resource("random_password", "postgres_app").body
+    assert not set(password["override_special"]) & set(":/@\"'\\ ")
 
 
 # --- checkov skips --------------------------------------------------------------------------------------
