@@ -7,6 +7,7 @@ from another process (``cpctl sandbox fault ...``, curl, a test) through this pa
     GET    /_sandbox/state         holds, armed faults, counts of the calls the control plane made
     POST   /_sandbox/holds         {"kind", "resource_id", "status", "polls"}
     POST   /_sandbox/faults        {"service", "operation", "code", "times", "message", "http_status", "effect"}
+    PUT    /_sandbox/terraform     {"changes": [{"address", "type", "actions"}]}: what the next plan finds
     DELETE /_sandbox/arrangements  drop every hold and fault
 
 Faults are named the way people name AWS calls (``eks`` / ``UpdateNodegroupConfig``, or the CLI's
@@ -106,6 +107,27 @@ def arrange_hold(state: SandboxState, body: Any) -> dict[str, Any]:
     return {"held": hold.model_dump()}
 
 
+class ResourceChange(_Strict):
+    """One change a Terraform plan would make (``resource_changes`` of ``terraform show -json``)."""
+
+    address: str = Field(min_length=1, max_length=500)
+    type: str = Field(pattern=r"^[a-z0-9_]+$", max_length=100)
+    actions: list[Literal["create", "update", "delete"]] = Field(min_length=1, max_length=2)
+
+
+class TerraformChanges(_Strict):
+    changes: list[ResourceChange] = Field(max_length=1000)
+
+
+def arrange_terraform_changes(body: Any) -> dict[str, Any]:
+    """What the emulated plan and drift builds find until an apply (moto_patches/codebuild.py)."""
+    from cpctl.sandbox.moto_patches.codebuild import EMULATION
+
+    found = _validated(TerraformChanges, body)
+    EMULATION.set_changes([change.model_dump() for change in found.changes])
+    return {"terraform": found.model_dump()}
+
+
 def arrange_fault(state: SandboxState, body: Any) -> dict[str, Any]:
     fault = _validated(FaultRequest, body)
     service, operation = fault_key(fault.service, fault.operation)
@@ -132,6 +154,7 @@ def handle(
         ("GET", "/state"): state.snapshot,
         ("POST", "/holds"): lambda: arrange_hold(state, payload),
         ("POST", "/faults"): lambda: arrange_fault(state, payload),
+        ("PUT", "/terraform"): lambda: arrange_terraform_changes(payload),
         ("DELETE", "/arrangements"): lambda: _cleared(state),
     }
     action = routes.get((method, route))
@@ -190,6 +213,9 @@ class ControlClient:
         body = {"service": service, "operation": operation, "code": code}
         body.update({k: v for k, v in options.items() if v is not None})
         return self._call("POST", "/faults", body)
+
+    def terraform_changes(self, changes: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._call("PUT", "/terraform", {"changes": changes})
 
     def clear(self) -> dict[str, Any]:
         return self._call("DELETE", "/arrangements")

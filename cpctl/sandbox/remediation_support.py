@@ -8,6 +8,7 @@ The creators run after the functions and state machines they point at (``Sandbox
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -134,8 +135,14 @@ def fire_schedule(sandbox: Sandbox, name: str, scheduled_time: datetime | None =
         .replace("<aws.scheduler.attempt-number>", "1")
         .replace("<aws.scheduler.execution-id>", f"sandbox-{moment}")
     )
+    if ":stateMachine:" in str(target["Arn"]):
+        # The templated StartExecution target: Scheduler names the execution; the input is the schedule's.
+        arn = sandbox.client("stepfunctions").start_execution(
+            stateMachineArn=str(target["Arn"]), name=f"schedule-{uuid.uuid4().hex[:24]}", input=text
+        )["executionArn"]
+        return True, {"executionArn": arn}
     if ":function:" not in str(target["Arn"]):
-        raise NotImplementedError(f"the sandbox fires Lambda targets only, not {target['Arn']}")
+        raise NotImplementedError(f"the sandbox fires Lambda and state machine targets only, not {target['Arn']}")
     return invoke_function(REGISTRY.resolve(str(target["Arn"])), json.loads(text))
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import iam, moto_patches, remediation_support
-from cpctl.sandbox.moto_patches import dynamodb_ttl, iam_enforcement
+from cpctl.sandbox import iam, moto_patches, platform_deploy_support, remediation_support
+from cpctl.sandbox.moto_patches import codebuild, dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
 from cpctl.sandbox.moto_patches import rds as rds_patch
 from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY, BridgedFunction
@@ -144,6 +144,7 @@ class Sandbox:
         eks_patch.reset()
         rds_patch.reset()  # settings a test changed (replica lag) do not outlive its sandbox
         dynamodb_ttl.reset()
+        codebuild.reset()
         iam_enforcement.reset()
         iam_enforcement.SESSIONS.enforcing = self.enforce_iam
         _remediation_reset()
@@ -233,6 +234,7 @@ class Sandbox:
         # Rules, permissions, subscriptions and schedules point at functions: they are created last.
         creators.pop("AWS::SNS::Subscription", None)
         creators.update(remediation_support.creators(self))
+        creators = platform_deploy_support.ordered(self, creators)
         order = list(creators)
         resources = template["Resources"]
         unknown = {spec["Type"] for spec in resources.values()} - set(creators)

@@ -1,6 +1,7 @@
 """Sample events for `sam local invoke -e` and the handler tests, captured from a real sandbox execution.
 
-``python -m cpctl.sandbox.samples`` runs the sample Scale request (``events/scale/nodegroup_scale_up.json``)
+``python -m cpctl.sandbox.samples`` runs the sample PlatformDeploy (``events/terraform/deploy.json``,
+approved) and the sample Scale request (``events/scale/nodegroup_scale_up.json``)
 through the Scale workflow in a fresh sandbox under a fixed execution name, and writes the event
 each task received to ``events/<function dir>/<task>.json``. ``tests/unit/test_sample_events.py``
 compares the committed samples with a fresh capture, so a change of a task's input that leaves the
@@ -56,6 +57,50 @@ def capture() -> dict[str, Any]:
     return samples
 
 
+PLATFORM_EXECUTION = "sample-platform-deploy"
+PLATFORM_REQUEST = "events/terraform/deploy.json"
+
+
+def capture_platform_deploy() -> dict[str, Any]:
+    """The events of a PlatformDeploy that plans a change, is approved and applies it, per task
+    (``<task>.json``, or ``<task>_<build>.json`` for the build tasks); tokens, ids and times vary."""
+    import time
+
+    from cpctl import approvals
+    from cpctl.sandbox import platform_deploy_support
+    from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+    from cpctl.sandbox.runtime import Sandbox
+
+    dirs = _function_dirs()
+    samples: dict[str, Any] = {}
+    with Sandbox() as sandbox:
+        platform_deploy_support.set_changes(
+            [{"address": "aws_security_group.database", "type": "aws_security_group", "actions": ["update"]}]
+        )
+        request = json.loads((REPO_ROOT / PLATFORM_REQUEST).read_text())
+        arn = sandbox.start_execution("PlatformDeployStateMachine", request, name=PLATFORM_EXECUTION)
+        deadline = time.monotonic() + 60
+        token = None
+        while token is None and time.monotonic() < deadline:
+            for note in sandbox.notifications():
+                if "approval needed" in note["Subject"]:
+                    token = approvals.token_from_notification(note["Message"])
+            time.sleep(0.02)
+        if token is None:
+            raise RuntimeError("the sample deploy asked for no approval")
+        approvals.approve(token, "sample@example.com", "sample", client=sandbox.client("stepfunctions"))
+        report = sandbox.wait(arn)
+        if report.outcome != "Succeeded":
+            raise RuntimeError(f"the sample deploy ended {report.outcome}: {report.reason}")
+        for invocation in REGISTRY.invocations:
+            event = invocation["event"]
+            if invocation["execution"] != PLATFORM_EXECUTION or not isinstance(event, dict):
+                continue
+            name = f"{event['task']}_{event['build']}" if "build" in event else str(event["task"])
+            samples.setdefault(f"{dirs[invocation['function']]}/{name}.json", event)
+    return samples
+
+
 def write(samples: dict[str, Any], root: Path = REPO_ROOT / "events") -> list[Path]:
     written = []
     for relative, event in sorted(samples.items()):
@@ -67,7 +112,7 @@ def write(samples: dict[str, Any], root: Path = REPO_ROOT / "events") -> list[Pa
 
 
 def main() -> int:
-    for path in write(capture()):
+    for path in write({**capture(), **capture_platform_deploy()}):
         print(path.relative_to(REPO_ROOT))
     return 0
 

@@ -135,11 +135,9 @@ def test_schedules_roles_may_invoke_their_targets(schedule: str, target: dict[st
     """EventBridge Scheduler calls the target with the schedule's execution role, which must allow
     lambda:InvokeFunction on it; the sandbox fires schedules by invoking the handler itself."""
     role = target["RoleArn"]["Fn::GetAtt"][0]
-    allowed = [
-        s
-        for s in _statements(role)
-        if "lambda:InvokeFunction" in _list(s["Action"]) and target["Arn"] in _list(s["Resource"])
-    ]
+    # A Lambda target is invoked; a state machine target (Ref) is started (StartExecution).
+    needed = "states:StartExecution" if "Ref" in target["Arn"] else "lambda:InvokeFunction"
+    allowed = [s for s in _statements(role) if needed in _list(s["Action"]) and target["Arn"] in _list(s["Resource"])]
     assert allowed, f"{role} may not invoke the target of {schedule}"
     trust = RESOURCES[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert any(s["Principal"] == {"Service": "scheduler.amazonaws.com"} for s in trust)

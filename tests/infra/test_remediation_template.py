@@ -58,7 +58,8 @@ def asynchronously_invoked() -> set[str]:
             found |= {t["Arn"]["Fn::GetAtt"][0] for t in props["Targets"] if "Fn::GetAtt" in t["Arn"]}
         elif spec["Type"] == "AWS::SNS::Subscription" and props["Protocol"] == "lambda":
             found.add(props["Endpoint"]["Fn::GetAtt"][0])
-        elif spec["Type"] == "AWS::Scheduler::Schedule":
+        elif spec["Type"] == "AWS::Scheduler::Schedule" and "Fn::GetAtt" in props["Target"]["Arn"]:
+            # Schedules that start a state machine (Ref) invoke no function asynchronously.
             found.add(props["Target"]["Arn"]["Fn::GetAtt"][0])
     return found
 

@@ -15,6 +15,7 @@ import moto
 
 from cpctl.sandbox.moto_patches import (
     clock,
+    codebuild,
     dynamodb_atomic,
     dynamodb_ttl,
     eks,
@@ -24,6 +25,7 @@ from cpctl.sandbox.moto_patches import (
     kms_keys,
     lambda_bridge,
     rds,
+    sfn_callbacks,
     sfn_integration,
 )
 
@@ -41,6 +43,8 @@ def _modules() -> list[ModuleType]:
         rds,
         events,
         sfn_integration,
+        sfn_callbacks,
+        codebuild,
         iam_enforcement,
         dynamodb_ttl,
     ]

@@ -32,6 +32,11 @@ class Scenario:
 
 
 def all_scenarios() -> list[Scenario]:
-    from cpctl.sandbox.scenarios import remediation, scale_databases, scale_nodegroups
+    from cpctl.sandbox.scenarios import platform_deploy, remediation, scale_databases, scale_nodegroups
 
-    return [*scale_nodegroups.SCENARIOS, *scale_databases.SCENARIOS, *remediation.SCENARIOS]
+    return [
+        *scale_nodegroups.SCENARIOS,
+        *scale_databases.SCENARIOS,
+        *remediation.SCENARIOS,
+        *platform_deploy.SCENARIOS,
+    ]

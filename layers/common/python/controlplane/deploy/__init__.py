@@ -1,0 +1,1 @@
+"""The PlatformDeploy workflow: Terraform plan -> approval -> apply through CodeBuild, and drift checks."""
