@@ -44,11 +44,27 @@ def test_terraform_and_providers_are_pinned() -> None:
     assert settings.body["backend"] == [{"s3": {}}], "partial S3 backend: -backend-config=config/backend-<env>.hcl"
 
 
-def test_the_aws_provider_pin_meets_every_module_floor() -> None:
-    """s3-bucket 5.15.4 needs aws >= 6.42, the highest floor of the pinned modules (their versions.tf)."""
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _floor(constraint: str) -> tuple[int, ...]:
+    match = re.fullmatch(r">= ?([\d.]+)", constraint.strip())
+    assert match, f"unexpected constraint {constraint!r}"
+    return _version(match.group(1))
+
+
+@pytest.mark.parametrize("block", [b for b in tf.of_kind("module") if tf.is_registry(b)], ids=lambda block: block.name)
+def test_the_pins_meet_every_modules_floors(block: tf.Block) -> None:
+    """Each module's versions.tf at its tag: our Terraform floor and provider pins satisfy it."""
     (settings,) = tf.of_kind("terraform")
-    version = tuple(int(part) for part in settings.body["required_providers"][0]["aws"]["version"].split("."))
-    assert version >= (6, 42, 0)
+    (providers,) = settings.body["required_providers"]
+    facts = tf.MODULE_FACTS[tf.registry_key(block)]
+    ours = _floor(settings.body["required_version"].split(",")[0])
+    assert ours >= _floor(facts["required_version"]), "required_version below the module's"
+    for name, constraint in facts["required_providers"].items():
+        assert name in providers, f"{name} is not pinned"
+        assert _version(providers[name]["version"]) >= _floor(constraint), f"{name} {providers[name]['version']}"
 
 
 @pytest.mark.parametrize("block", tf.of_kind("module"), ids=lambda block: block.name)
