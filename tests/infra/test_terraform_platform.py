@@ -612,6 +612,29 @@ def test_the_database_password_avoids_characters_that_break_connection_strings()
     assert not set(password["override_special"]) & set(":/@\"'\\ ")
 
 
+@pytest.mark.parametrize("directory", tf.all_module_dirs(), ids=lambda path: path.name)
+def test_no_secret_reaches_an_output_or_a_parameter(directory: Path) -> None:
+    """Outputs and SSM parameters carry identifiers and ARNs: never a generated password or a secret's value."""
+    secret_sources = ("random_password.", "secret_string", "var.auth_token")
+    for block in tf.of_kind("output", directory):
+        assert block.body.get("description"), f"output {block.name} has no description"
+        assert not any(source in tf.text(block.body["value"]) for source in secret_sources), block.name
+    if directory == tf.TERRAFORM:
+        parameters = tf.text(tf.locals_()["platform_parameters"])
+        assert not any(source in parameters for source in secret_sources)
+        for block in tf.resources("aws_ssm_parameter", directory):
+            assert not any(source in tf.text(block.body["value"]) for source in secret_sources), block.name
+    for block in tf.of_kind("variable", directory):
+        if "token" in block.name or "password" in block.name:
+            assert block.body.get("sensitive") is True, f"variable {block.name} must be sensitive"
+
+
+def test_the_spot_group_takes_only_work_that_tolerates_its_taint() -> None:
+    source = _source_of_local("node_groups")
+    assert 'taints = group.capacity_type == "SPOT" ? {' in source
+    assert 'spot = { key = "lifecycle", value = "spot", effect = "NO_SCHEDULE" }' in source
+
+
 # --- checkov skips --------------------------------------------------------------------------------------
 
 
