@@ -26,6 +26,18 @@ def _scale_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
+def _rotation_request(args: argparse.Namespace) -> dict[str, Any]:
+    if (args.secret is None) == (not args.all_due):
+        raise SystemExit("give exactly one of --secret or --all-due")
+    request: dict[str, Any] = {
+        "reason": args.reason,
+        "requester": {"type": "person", "id": args.requester},
+        "dry_run": args.dry_run,
+    }
+    request.update({"secret": args.secret} if args.secret else {"all_due": True})
+    return request
+
+
 def _add_fault_commands(sandbox_commands: Any) -> None:
     from cpctl.sandbox.control import endpoint_from_environment
 
@@ -89,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--requester", required=True, help="who asks (recorded in audit)")
     scale.add_argument("--dry-run", action="store_true")
 
+    rotate = commands.add_parser("rotate", help="start a Rotation execution in AWS (docs/rotation.md)")
+    rotate.add_argument("--state-machine-arn", required=True, help="the RotationStateMachineArn output")
+    rotate.add_argument("--secret", help="a secret of the rotation policy, e.g. sip/prod/postgres/app")
+    rotate.add_argument("--all-due", action="store_true", help="every secret that is due (what the schedule runs)")
+    rotate.add_argument("--reason", required=True)
+    rotate.add_argument("--requester", required=True, help="who asks (recorded in audit)")
+    rotate.add_argument("--dry-run", action="store_true")
+
     args = parser.parse_args(argv)
     if args.command == "sandbox" and args.sandbox_command == "up":
         from cpctl.sandbox.server import serve
@@ -114,6 +134,18 @@ def main(argv: list[str] | None = None) -> int:
 
         response = boto3.client("stepfunctions").start_execution(
             stateMachineArn=args.state_machine_arn, input=json.dumps(_scale_request(args))
+        )
+        print(response["executionArn"])
+        return 0
+    if args.command == "rotate":
+        import uuid
+
+        import boto3
+
+        response = boto3.client("stepfunctions").start_execution(
+            stateMachineArn=args.state_machine_arn,
+            name=f"rotate-{uuid.uuid4().hex[:16]}",  # the lease owner and audit key name it
+            input=json.dumps(_rotation_request(args)),
         )
         print(response["executionArn"])
         return 0

@@ -97,13 +97,22 @@ def test_state_table_and_log_groups_are_encrypted_with_the_control_planes_key() 
     log_groups = [k for k, v in RESOURCES.items() if v["Type"] == "AWS::Logs::LogGroup"]
     assert log_groups
     for logical_id in log_groups:
-        assert RESOURCES[logical_id]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["ControlPlaneKey", "Arn"]}, logical_id
+        key_ref = RESOURCES[logical_id]["Properties"].get("KmsKeyId")
+        assert isinstance(key_ref, dict) and "Fn::GetAtt" in key_ref, f"{logical_id} is not under a customer key"
+        key_id = key_ref["Fn::GetAtt"][0]
+        assert RESOURCES[key_id]["Type"] == "AWS::KMS::Key"
+        key_statements = RESOURCES[key_id]["Properties"]["KeyPolicy"]["Statement"]
+        for_logs = [
+            st
+            for st in key_statements
+            if st["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+        ]
+        assert for_logs, f"{key_id} (key of {logical_id}) does not let CloudWatch Logs use it"
+        assert all("kms:EncryptionContext:aws:logs:arn" in st["Condition"]["ArnLike"] for st in for_logs)
+    assert RESOURCES["FunctionsLogGroup"]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["ControlPlaneKey", "Arn"]}
     key = RESOURCES["ControlPlaneKey"]["Properties"]
     assert key["EnableKeyRotation"] is True
     statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
-    logs = statements["CloudWatchLogsForOwnLogGroups"]
-    assert logs["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
-    assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
     dynamodb = statements["DynamoDbForThisAccount"]["Condition"]["StringEquals"]
     assert dynamodb["kms:ViaService"] == {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}
     assert dynamodb["kms:CallerAccount"] == {"Ref": "AWS::AccountId"}
