@@ -51,7 +51,7 @@ def test_a_finding_and_a_skip_without_reason_are_problems(tmp_path: Path) -> Non
 
 def test_a_function_skipping_the_vpc_check_is_outside_the_vpc() -> None:
     """CKV_AWS_117's skip says "AWS APIs only": a function in the VPC (it talks to PostgreSQL or Redis)
-    must not carry it, and one outside must not need the databases."""
+    must not carry it."""
     from cpctl.sandbox.template import load_template
 
     resources = load_template(checkov.REPO_ROOT / "template.yaml")["Resources"]
