@@ -9,7 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-MODULES = ["cold_imports", "scale_workflow", "remediation", "platform_deploy"]
+MODULES = ["cold_imports", "scale_workflow", "remediation", "platform_deploy", "rotation", "backup", "cleanup"]
 
 
 def main() -> None:

@@ -219,6 +219,41 @@ def scale(
     return _start_and_report(target, state_machine_arn or "scale", request, None, wait, timeout, 1.0, as_json)
 
 
+@cli.command()
+@click.option("--state-machine-arn", help="the Rotation state machine (default: found from the target)")
+@click.option("--secret", help="a secret of the rotation policy, e.g. sip/prod/postgres/app")
+@click.option("--all-due", is_flag=True, help="every secret that is due (what the schedule runs)")
+@click.option("--reason", required=True)
+@click.option("--requester", required=True, help="who asks (recorded in audit)")
+@click.option("--dry-run", is_flag=True)
+@click.option("--wait/--no-wait", default=False, help="follow the execution to its end")
+@click.option("--timeout", type=float, default=900, show_default=True)
+@target_options
+@json_option
+def rotate(
+    state_machine_arn: str | None,
+    secret: str | None,
+    all_due: bool,
+    reason: str,
+    requester: str,
+    dry_run: bool,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+    target: Any,
+) -> int:
+    """Start a Rotation execution (docs/rotation.md): one secret, or every secret that is due."""
+    import uuid
+
+    if (secret is None) == (not all_due):
+        raise CpctlError("give exactly one of --secret or --all-due", Exit.USAGE, "")
+    request: dict[str, Any] = {"reason": reason, "requester": {"type": "person", "id": requester}, "dry_run": dry_run}
+    request.update({"secret": secret} if secret else {"all_due": True})
+    # The lease owner and the audit key name the execution: rotate-<random>, as the schedule's are.
+    name = f"rotate-{uuid.uuid4().hex[:16]}"
+    return _start_and_report(target, state_machine_arn or "rotation", request, name, wait, timeout, 1.0, as_json)
+
+
 @cli.command(name="executions")
 @click.argument("workflow", required=False, shell_complete=_workflow_names)
 @click.option(

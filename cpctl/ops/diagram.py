@@ -81,7 +81,11 @@ class _Graph:
         key = f"{scope}/{name}"
         if key not in self.ids:
             # Prefixed: Mermaid reads ids like ``end`` or ``o...`` after an edge as syntax.
-            base = "s_" + re.sub(r"\W+", "_", f"{scope}_{name}" if scope else name).strip("_")
+            base = (
+                re.sub(r"\W+", "_", f"{scope}_{name}").strip("_")
+                if scope
+                else "s_" + re.sub(r"\W+", "_", name).strip("_")
+            )
             candidate, n = base, 1
             while candidate in self.ids.values():
                 n += 1
@@ -200,7 +204,13 @@ def runbook_of(workflow: TemplateWorkflow, docs: Path) -> Path | None:
         if f"cpctl diagram {workflow.logical_id}:" in path.read_text():
             return path
     conventional = docs / f"{workflow.name}.md"
-    return conventional if conventional.exists() else None
+    if conventional.exists():
+        return conventional
+    # A guide that covers several workflows names each in a heading: "## Restore drill (`RestoreDrillStateMachine`)".
+    for path in sorted(docs.glob("*.md")):
+        if any(line.startswith("#") and f"`{workflow.logical_id}`" in line for line in path.read_text().splitlines()):
+            return path
+    return None
 
 
 def embedded(text: str, logical_id: str) -> str | None:
@@ -231,7 +241,8 @@ def update_docs(docs: Path | None = None, template_path: Path | None = None) -> 
             done.append((workflow.logical_id, path, "fresh"))
             continue
         if current is None:
-            text = text.rstrip("\n") + f"\n\n## Diagram\n\nGenerated from the ASL (`{UPDATE_COMMAND}`).\n\n{fresh}\n"
+            title = "Diagram" if path.stem == workflow.name else f"Diagram: {workflow.name}"
+            text = text.rstrip("\n") + f"\n\n## {title}\n\nGenerated from the ASL (`{UPDATE_COMMAND}`).\n\n{fresh}\n"
             done.append((workflow.logical_id, path, "added"))
         else:
             text = text.replace(current, fresh)

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from cpctl.sandbox import rotation_support
 from cpctl.sandbox.report import print_calls, print_table
 from cpctl.sandbox.runtime import Sandbox
 from cpctl.sandbox.scenarios import all_scenarios
@@ -16,7 +17,10 @@ def run_demo(out: TextIO = sys.stdout, environment: str = "dev", verbose: bool =
     started = time.monotonic()
     failures: list[str] = []
     out.write(f"Sandbox: template.yaml deployed into moto, platform seeded from {environment}.tfvars\n")
-    with Sandbox(environment=environment) as sandbox:
+    with (
+        rotation_support.real_servers(out) as servers,
+        Sandbox(environment=environment, real_servers=servers) as sandbox,
+    ):
         deployed = sorted(sandbox.resources)
         out.write(f"  {len(deployed)} resources: {', '.join(deployed)}\n")
         for index, scenario in enumerate(all_scenarios(), start=1):

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from cpctl import REPO_ROOT
-from cpctl.sandbox import iam, moto_patches, ops_support, platform_deploy_support, remediation_support
+from cpctl.sandbox import (
+    backup_support,
+    iam,
+    moto_patches,
+    ops_support,
+    platform_deploy_support,
+    remediation_support,
+    rotation_support,
+)
 from cpctl.sandbox.moto_patches import codebuild, dynamodb_ttl, iam_enforcement
 from cpctl.sandbox.moto_patches import eks as eks_patch
 from cpctl.sandbox.moto_patches import rds as rds_patch
@@ -100,6 +108,8 @@ class Sandbox:
     seed_platform: bool = True
     # Authorize what functions and state machines call against their own roles (docs/sandbox.md).
     enforce_iam: bool = True
+    # (PostgresServer, RedisServer) behind the emulated RDS endpoint and replication group (rotation).
+    real_servers: tuple[Any, Any] | None = None
     template_path: Path = field(default_factory=lambda: REPO_ROOT / "template.yaml")
     state: SandboxState = field(default_factory=lambda: SANDBOX_STATE)
     resources: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -145,6 +155,7 @@ class Sandbox:
         self.state.reset()
         eks_patch.reset()
         rds_patch.reset()  # settings a test changed (replica lag) do not outlive its sandbox
+        backup_support.reset()
         dynamodb_ttl.reset()
         codebuild.reset()
         iam_enforcement.reset()
@@ -155,8 +166,10 @@ class Sandbox:
             self.tfvars = load_tfvars(self.environment)
             if self.seed_platform:
                 self.seed()
+            rotation_support.prepare(self)
             self.publish_platform_outputs()
             self.deploy()
+            rotation_support.after_deploy(self)
             self._listen()
         except BaseException:
             # A half-started sandbox must not leave moto mocking the next one.
@@ -168,6 +181,7 @@ class Sandbox:
 
         _remediation_reset()
         rds_patch.reset()
+        rotation_support.reset()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -237,6 +251,9 @@ class Sandbox:
         creators.pop("AWS::SNS::Subscription", None)
         creators.update(remediation_support.creators(self))
         creators.update(ops_support.creators(self))
+        creators["AWS::SecretsManager::RotationSchedule"] = lambda lid, props, r: (
+            rotation_support.create_rotation_schedule(self, lid, props, r)
+        )
         creators = platform_deploy_support.ordered(self, creators)
         order = list(creators)
         resources = template["Resources"]
@@ -513,6 +530,7 @@ class Sandbox:
         self._outputs["RdsAllocatedStorageGiB"] = (f"/sip/{env}/rds/allocated-storage-gib", allocated)
         role = self._role(f"{self.primary_id}-monitoring", "monitoring.rds.amazonaws.com")
         self._outputs["RdsMonitoringRoleArn"] = (f"/sip/{env}/rds/monitoring-role-arn", role)
+        backup_support.publish_outputs(self)
         ssm = self.client("ssm")
         for path, value in self._outputs.values():
             ssm.put_parameter(Name=path, Value=value, Type="String", Overwrite=True)
@@ -557,6 +575,7 @@ class Sandbox:
             )
         self.seed_postgres(subnets, tags)
         self.seed_redis(subnets, tags)
+        backup_support.seed(self)
 
     def seed_postgres(self, subnets: list[str], tags: dict[str, str]) -> None:
         """The RDS PostgreSQL primary (encrypted, backups on) and Terraform's baseline read replicas."""

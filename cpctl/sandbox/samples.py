@@ -101,6 +101,41 @@ def capture_platform_deploy() -> dict[str, Any]:
     return samples
 
 
+ROTATION_EXECUTION = "sample-rotation"
+ROTATION_REQUEST = "events/rotation/rotate_app_user.json"
+
+
+def capture_rotation() -> dict[str, Any]:
+    """The Rotation workflow's task events and the four steps Secrets Manager sends the rotation function,
+    from a rotation of the application user on private real servers (nothing secret is in them)."""
+    from cpctl.sandbox import rotation_support
+    from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+    from cpctl.sandbox.runtime import Sandbox
+
+    dirs = _function_dirs()
+    samples: dict[str, Any] = {}
+    with rotation_support.real_servers() as servers:
+        if servers is None:
+            raise RuntimeError("the rotation samples need PostgreSQL and Redis binaries")
+        with Sandbox(real_servers=servers) as sandbox:
+            request = json.loads((REPO_ROOT / ROTATION_REQUEST).read_text())
+            report = sandbox.run("RotationStateMachine", request, name=ROTATION_EXECUTION)
+            if report.outcome != "Succeeded":
+                raise RuntimeError(f"the sample rotation ended {report.outcome}: {report.reason}")
+            for invocation in REGISTRY.invocations:
+                event = invocation["event"]
+                if not isinstance(event, dict):
+                    continue
+                if "Step" in event:
+                    samples.setdefault(f"{dirs[invocation['function']]}/{event['Step']}.json", event)
+                elif event.get("execution") == ROTATION_EXECUTION:
+                    samples.setdefault(f"{dirs[invocation['function']]}/{event.get('task')}.json", event)
+    check = samples.get("check_rotation/check.json")
+    if check is not None:
+        samples["check_rotation/observe.json"] = {**check, "task": "observe"}
+    return samples
+
+
 def write(samples: dict[str, Any], root: Path = REPO_ROOT / "events") -> list[Path]:
     written = []
     for relative, event in sorted(samples.items()):
@@ -112,7 +147,7 @@ def write(samples: dict[str, Any], root: Path = REPO_ROOT / "events") -> list[Pa
 
 
 def main() -> int:
-    for path in write({**capture(), **capture_platform_deploy()}):
+    for path in write({**capture(), **capture_platform_deploy(), **capture_rotation()}):
         print(path.relative_to(REPO_ROOT))
     return 0
 

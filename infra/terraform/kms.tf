@@ -3,7 +3,25 @@
 # region (the backups replica and the replicated RDS automated backups). EKS secrets encryption uses
 # the key the eks module creates for the cluster.
 
-data "aws_iam_policy_document" "data_key" {
+locals {
+  # The services that may use each key on behalf of this account's principals (kms:ViaService).
+  key_services = {
+    data = [
+      "rds.${var.region}.amazonaws.com",
+      "ec2.${var.region}.amazonaws.com", # encrypted EBS volumes of the node groups (Auto Scaling launches them)
+      "elasticache.${var.region}.amazonaws.com",
+      "s3.${var.region}.amazonaws.com",
+      "secretsmanager.${var.region}.amazonaws.com",
+      "es.${var.region}.amazonaws.com",
+      "aps.${var.region}.amazonaws.com",
+      "xray.${var.region}.amazonaws.com",
+    ]
+    dr = ["rds.${var.dr_region}.amazonaws.com", "s3.${var.dr_region}.amazonaws.com"]
+  }
+}
+
+# AWS's default key policy statement: the account administers the key (IAM policies then grant use).
+data "aws_iam_policy_document" "key_administration" {
   #checkov:skip=CKV_AWS_109:Key policy: "*" is this key; the account administers its own key (AWS's default key policy statement).
   #checkov:skip=CKV_AWS_111:Key policy: "*" is this key; use is limited to this account's principals through the named services.
   #checkov:skip=CKV_AWS_356:Key policy: a key policy's resource is always "*" (the key it is attached to).
@@ -16,6 +34,12 @@ data "aws_iam_policy_document" "data_key" {
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
   }
+}
+
+data "aws_iam_policy_document" "services_use_key" {
+  for_each = local.key_services
+
+  source_policy_documents = [data.aws_iam_policy_document.key_administration.json]
 
   statement {
     sid       = "ServicesInThisAccountUseTheKey"
@@ -33,16 +57,7 @@ data "aws_iam_policy_document" "data_key" {
     condition {
       test     = "StringLike"
       variable = "kms:ViaService"
-      values = [
-        "rds.${var.region}.amazonaws.com",
-        "ec2.${var.region}.amazonaws.com", # encrypted EBS volumes of the node groups (Auto Scaling launches them)
-        "elasticache.${var.region}.amazonaws.com",
-        "s3.${var.region}.amazonaws.com",
-        "secretsmanager.${var.region}.amazonaws.com",
-        "es.${var.region}.amazonaws.com",
-        "aps.${var.region}.amazonaws.com",
-        "xray.${var.region}.amazonaws.com",
-      ]
+      values   = each.value
     }
   }
 }
@@ -51,7 +66,7 @@ resource "aws_kms_key" "data" {
   description             = "${local.name} data at rest"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.data_key.json
+  policy                  = data.aws_iam_policy_document.services_use_key["data"].json
 
   tags = { Name = "${local.name}-data" }
 }
@@ -62,18 +77,7 @@ resource "aws_kms_alias" "data" {
 }
 
 data "aws_iam_policy_document" "logs_key" {
-  #checkov:skip=CKV_AWS_109:Key policy: "*" is this key; the account administers its own key (AWS's default key policy statement).
-  #checkov:skip=CKV_AWS_111:Key policy: "*" is this key; use is limited to this account's principals through the named services.
-  #checkov:skip=CKV_AWS_356:Key policy: a key policy's resource is always "*" (the key it is attached to).
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.key_administration.json]
 
   statement {
     sid       = "CloudWatchLogsEncrypts"
@@ -120,48 +124,13 @@ resource "aws_kms_key" "global_logs" {
   tags = { Name = "${local.name}-global-logs" }
 }
 
-data "aws_iam_policy_document" "dr_key" {
-  #checkov:skip=CKV_AWS_109:Key policy: "*" is this key; the account administers its own key (AWS's default key policy statement).
-  #checkov:skip=CKV_AWS_111:Key policy: "*" is this key; use is limited to this account's principals through the named services.
-  #checkov:skip=CKV_AWS_356:Key policy: a key policy's resource is always "*" (the key it is attached to).
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "ServicesInThisAccountUseTheKey"
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:CallerAccount"
-      values   = [local.account_id]
-    }
-    condition {
-      test     = "StringLike"
-      variable = "kms:ViaService"
-      values   = ["rds.${var.dr_region}.amazonaws.com", "s3.${var.dr_region}.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_kms_key" "dr" {
   provider = aws.dr
 
   description             = "${local.name} backups in the DR region"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.dr_key.json
+  policy                  = data.aws_iam_policy_document.services_use_key["dr"].json
 
   tags = { Name = "${local.name}-dr" }
 }

@@ -77,3 +77,18 @@ output "opensearch_endpoint" {
   description = "OpenSearch log domain endpoint (in the VPC)."
   value       = aws_opensearch_domain.logs.endpoint
 }
+
+output "secretsmanager_endpoint_dns_name" {
+  description = "DNS name of the Secrets Manager interface endpoint (the template's SecretsManagerEndpoint)."
+  value       = module.vpc_endpoints.endpoints["secretsmanager"].dns_entry[0].dns_name
+}
+
+output "elasticache_endpoint_dns_name" {
+  description = "DNS name of the ElastiCache interface endpoint (the template's ElastiCacheEndpoint)."
+  value       = module.vpc_endpoints.endpoints["elasticache"].dns_entry[0].dns_name
+}
+
+output "postgres_app_secret_arn" {
+  description = "The application user's secret (rotated by the control plane)."
+  value       = aws_secretsmanager_secret.postgres_app.arn
+}

@@ -96,6 +96,20 @@ module "postgres_backup_replication" {
   retention_period       = var.rds_backup_retention_days
 }
 
+# Writer endpoint: the name applications write to. Terraform creates it pointing at the primary; the
+# Recovery workflow switches it to a restored instance, so its target is the control plane's after creation.
+resource "aws_route53_record" "writer" {
+  zone_id = aws_route53_zone.private.zone_id
+  name    = "writer.db.${local.private_zone_name}"
+  type    = "CNAME"
+  ttl     = 30
+  records = [module.postgres.primary_address]
+
+  lifecycle {
+    ignore_changes = [records]
+  }
+}
+
 # Reader endpoint: a private zone with one weighted CNAME per replica. Terraform publishes its baseline
 # replicas; the control plane adds and withdraws its own (records whose SetIdentifier is the replica).
 resource "aws_route53_zone" "private" {

@@ -1,6 +1,11 @@
-# Secrets Manager: the Redis AUTH token (the rotation workflow of the control plane rotates it; the
-# PostgreSQL master password is RDS-managed), and the interface endpoint that lets VPC Lambdas and pods
-# reach Secrets Manager without NAT.
+# Secrets Manager: the Redis AUTH token and the application's PostgreSQL user, named
+# <project>/<env>/... as the control plane's rotation schedules address them (the rotation workflow
+# rotates both; the PostgreSQL master password is RDS-managed); and the interface endpoints that let
+# the VPC Lambdas and pods reach Secrets Manager and the ElastiCache API without NAT.
+
+locals {
+  secret_prefix = "${var.project}/${var.environment}"
+}
 
 resource "random_password" "redis_auth" {
   length           = 64
@@ -10,7 +15,7 @@ resource "random_password" "redis_auth" {
 
 resource "aws_secretsmanager_secret" "redis_auth" {
   #checkov:skip=CKV2_AWS_57:Rotated by the control plane's rotation workflow (its own rotation schedule in template.yaml), not by a rotation Lambda Terraform would own.
-  name                    = "${local.controlplane_ssm_dir}/redis/auth-token"
+  name                    = "${local.secret_prefix}/redis/auth-token"
   description             = "AUTH token of ${local.redis_group_id}"
   kms_key_id              = aws_kms_key.data.arn
   recovery_window_in_days = 30
@@ -24,6 +29,43 @@ resource "aws_secretsmanager_secret_version" "redis_auth" {
 
   lifecycle {
     # The first value only: rotation writes the next versions.
+    ignore_changes = [secret_string]
+  }
+}
+
+resource "random_password" "postgres_app" {
+  length           = 40
+  special          = true
+  override_special = "!#$%^&*()-_=+[]{}<>?" # no : / @ " ' \ or space (connection strings, .pgpass, URLs)
+}
+
+# The application's database user (alternating-users rotation: the secret names the master secret).
+# The role itself is created in the database by the application's migration job with this first value;
+# afterwards rotation owns the value.
+resource "aws_secretsmanager_secret" "postgres_app" {
+  #checkov:skip=CKV2_AWS_57:Rotated by the control plane's rotation workflow (its own rotation schedule in template.yaml), not by a rotation Lambda Terraform would own.
+  name                    = "${local.secret_prefix}/postgres/app"
+  description             = "Application user of ${local.rds_primary_id}"
+  kms_key_id              = aws_kms_key.data.arn
+  recovery_window_in_days = 30
+
+  tags = { Component = "postgres" }
+}
+
+resource "aws_secretsmanager_secret_version" "postgres_app" {
+  secret_id = aws_secretsmanager_secret.postgres_app.id
+  secret_string = jsonencode({
+    engine    = "postgres"
+    host      = module.postgres.primary_address
+    port      = 5432
+    dbname    = "postgres"
+    username  = "sip_app"
+    password  = random_password.postgres_app.result
+    masterarn = module.postgres.master_user_secret_arn
+  })
+
+  lifecycle {
+    # The first value only: rotation writes the next versions (and alternates the user name).
     ignore_changes = [secret_string]
   }
 }
@@ -42,6 +84,12 @@ module "vpc_endpoints" {
       private_dns_enabled = true
       subnet_ids          = module.vpc.private_subnets
       tags                = { Name = "${local.name}-secretsmanager" }
+    }
+    elasticache = {
+      service             = "elasticache"
+      private_dns_enabled = true
+      subnet_ids          = module.vpc.private_subnets
+      tags                = { Name = "${local.name}-elasticache" }
     }
     s3 = {
       service         = "s3"

@@ -45,9 +45,10 @@ resource "aws_vpc_security_group_ingress_rule" "nodes_from_alb" {
   tags                         = { Name = "nodes-from-alb" }
 }
 
-# The control plane's VPC Lambdas (rotation set/test steps, restore verification) use this group.
+# The control plane's VPC Lambdas (rotation set/test steps, restore verification) use this group
+# (published as /<project>/<env>/controlplane/rotation-security-group-id).
 resource "aws_security_group" "controlplane" {
-  #checkov:skip=CKV2_AWS_5:Attached by the control plane stack (template.yaml VPC Lambdas) through the SSM parameter network/controlplane-sg-id.
+  #checkov:skip=CKV2_AWS_5:Attached by the control plane stack (template.yaml VPC Lambdas) through the SSM parameter controlplane/rotation-security-group-id.
   name        = "${local.name}-controlplane"
   description = "Control plane Lambdas: PostgreSQL, Redis and the VPC endpoints"
   vpc_id      = module.vpc.vpc_id

@@ -4,15 +4,17 @@
 
 locals {
   platform_parameters = {
-    "rds/kms-key-arn"            = aws_kms_key.data.arn
-    "rds/monitoring-role-arn"    = aws_iam_role.rds_monitoring.arn
-    "rds/reader-hosted-zone-id"  = aws_route53_zone.private.zone_id
-    "rds/reader-record-name"     = "reader.db.${local.private_zone_name}"
-    "network/private-subnet-ids" = join(",", module.vpc.private_subnets)
-    "network/controlplane-sg-id" = aws_security_group.controlplane.id
-    "s3/backups-bucket"          = module.backups_bucket.s3_bucket_id
-    "s3/backups-dr-bucket"       = module.backups_dr_bucket.s3_bucket_id
-    "redis/auth-token-secret"    = aws_secretsmanager_secret.redis_auth.arn
+    "rds/kms-key-arn"                         = aws_kms_key.data.arn
+    "rds/monitoring-role-arn"                 = aws_iam_role.rds_monitoring.arn
+    "rds/reader-hosted-zone-id"               = aws_route53_zone.private.zone_id
+    "rds/reader-record-name"                  = "reader.db.${local.private_zone_name}"
+    "rds/writer-record-name"                  = aws_route53_record.writer.name
+    "rds/master-secret-arn"                   = module.postgres.master_user_secret_arn
+    "controlplane/rotation-security-group-id" = aws_security_group.controlplane.id
+    "backup/dr-kms-key-arn"                   = aws_kms_key.dr.arn # in dr_region: the DR copies of RDS snapshots
+    "s3/backups-bucket"                       = module.backups_bucket.s3_bucket_id
+    "s3/backups-dr-bucket"                    = module.backups_dr_bucket.s3_bucket_id
+    "redis/auth-token-secret"                 = aws_secretsmanager_secret.redis_auth.arn
   }
 }
 
@@ -24,6 +26,17 @@ resource "aws_ssm_parameter" "platform" {
   description = "Published by Terraform for the control plane"
   type        = "String" # identifiers and ARNs, no secret
   value       = each.value
+  tags        = { Component = "controlplane-contract" }
+}
+
+# Where the control plane's VPC functions run: a StringList, as the template's
+# AWS::SSM::Parameter::Value<List<AWS::EC2::Subnet::Id>> parameter reads it.
+resource "aws_ssm_parameter" "private_subnet_ids" {
+  #checkov:skip=CKV2_AWS_34:Identifiers and ARNs, no secret; template.yaml reads them as AWS::SSM::Parameter::Value<String>, which cannot resolve a SecureString.
+  name        = "${local.controlplane_ssm_dir}/network/private-subnet-ids"
+  description = "Published by Terraform for the control plane"
+  type        = "StringList"
+  value       = join(",", module.vpc.private_subnets)
   tags        = { Component = "controlplane-contract" }
 }
 

@@ -47,3 +47,20 @@ def test_a_finding_and_a_skip_without_reason_are_problems(tmp_path: Path) -> Non
     problems = "\n".join(result.problems)
     assert "CKV_AWS_27" in problems  # SQS queue not encrypted
     assert "skip of CKV_AWS_26 on aws_sns_topic.skipped gives no reason" in problems
+
+
+def test_a_function_skipping_the_vpc_check_is_outside_the_vpc() -> None:
+    """CKV_AWS_117's skip says "AWS APIs only": a function in the VPC (it talks to PostgreSQL or Redis)
+    must not carry it."""
+    from cpctl.sandbox.template import load_template
+
+    resources = load_template(checkov.REPO_ROOT / "template.yaml")["Resources"]
+    skipping = [
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and "CKV_AWS_117" in {skip["id"] for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+    ]
+    assert skipping
+    for name in skipping:
+        assert "VpcConfig" not in resources[name]["Properties"], name

@@ -133,10 +133,12 @@ SCHEDULES = [
 @pytest.mark.parametrize(("schedule", "target"), SCHEDULES)
 def test_schedules_roles_may_invoke_their_targets(schedule: str, target: dict[str, Any]) -> None:
     """EventBridge Scheduler calls the target with the schedule's execution role, which must allow
-    lambda:InvokeFunction on it; the sandbox fires schedules by invoking the handler itself."""
+    lambda:InvokeFunction on it (states:StartExecution for a state machine target, "Using templated
+    targets"); the sandbox fires schedules by invoking the handler itself."""
     role = target["RoleArn"]["Fn::GetAtt"][0]
-    # A Lambda target is invoked; a state machine target (Ref) is started (StartExecution).
-    needed = "states:StartExecution" if "Ref" in target["Arn"] else "lambda:InvokeFunction"
+    # A Lambda target is invoked; a state machine target (the Rotation workflow's) is started.
+    is_state_machine = "Ref" in target["Arn"] and RESOURCES[target["Arn"]["Ref"]]["Type"].endswith("StateMachine")
+    needed = "states:StartExecution" if is_state_machine else "lambda:InvokeFunction"
     allowed = [s for s in _statements(role) if needed in _list(s["Action"]) and target["Arn"] in _list(s["Resource"])]
     assert allowed, f"{role} may not invoke the target of {schedule}"
     trust = RESOURCES[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]

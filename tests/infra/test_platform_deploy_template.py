@@ -124,6 +124,35 @@ def test_apply_role_never_reaches_the_control_plane_nor_rewrites_plans() -> None
     )
 
 
+def test_both_roles_reach_terraforms_state_where_the_backend_config_puts_it() -> None:
+    """config/backend-<env>.hcl (the Terraform branch): bucket sip-terraform-state-<env>, use_lockfile."""
+    state = "arn:${AWS::Partition}:s3:::${PlatformProject}-terraform-state-${Environment}/*"
+    for role, needed in (
+        ("TerraformPlanRole", {"s3:GetObject"}),
+        ("TerraformApplyRole", {"s3:GetObject", "s3:PutObject"}),
+    ):
+        granted = {
+            a
+            for s in _statements(role)
+            if s["Effect"] == "Allow" and state in [_sub(r) for r in _list(s["Resource"])]
+            for a in _list(s["Action"])
+        }
+        assert needed <= granted, role
+    for path in sorted((REPO / "infra" / "terraform" / "config").glob("backend-*.hcl")):
+        environment = path.stem.removeprefix("backend-")
+        assert (
+            f'bucket       = "sip-terraform-state-{environment}"' in path.read_text()
+            or f"sip-terraform-state-{environment}" in path.read_text()
+        )
+
+
+def test_buildspec_uploads_take_the_buckets_key() -> None:
+    """S3: a request with x-amz-server-side-encryption aws:kms and no key id uses the AWS managed key
+    (aws/s3), not the bucket's default key; the uploads send no encryption header, so the artefact key applies."""
+    for name in ("plan", "drift"):
+        assert "--sse" not in (BUILDSPECS / f"{name}.yml").read_text()
+
+
 def test_artefact_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
     """S3: "To determine whether requests use HTTPS, use the aws:SecureTransport condition key ... Deny"
     (Amazon S3 security best practices). moto treats every policy condition as met, so the sandbox leaves
@@ -217,6 +246,8 @@ def test_buildspecs_pin_terraform_and_verify_its_published_checksum() -> None:
 
 @pytest.mark.parametrize("name", ["plan", "drift"])
 def test_plan_buildspecs_treat_exit_code_2_as_changes_and_export_what_the_workflow_reads(name: str) -> None:
+    """CodeBuild (ExportedEnvironmentVariable): an exported variable "can be updated between the start of the
+    install phase and the end of the post_build phase": the build sets them in post_build, after the upload."""
     spec = _spec(name)
     text = "\n".join(_commands(spec))
     assert "-detailed-exitcode" in text and '[ "$code" -eq 0 ] || [ "$code" -eq 2 ]' in text

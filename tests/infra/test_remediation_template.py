@@ -59,7 +59,7 @@ def asynchronously_invoked() -> set[str]:
         elif spec["Type"] == "AWS::SNS::Subscription" and props["Protocol"] == "lambda":
             found.add(props["Endpoint"]["Fn::GetAtt"][0])
         elif spec["Type"] == "AWS::Scheduler::Schedule" and "Fn::GetAtt" in props["Target"]["Arn"]:
-            # Schedules that start a state machine (Ref) invoke no function asynchronously.
+            # Schedules that start a state machine (Ref: rotation's, backup's, platform deploy's) invoke no function.
             found.add(props["Target"]["Arn"]["Fn::GetAtt"][0])
     return found
 

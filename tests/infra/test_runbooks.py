@@ -18,10 +18,10 @@ from tests.conftest import REPO
 
 DOCS = REPO / "docs"
 MACHINES = template_state_machines()
-# Each runbook answers these, as headings (words people look for, in any order).
+# Each runbook answers these, as headings or bold paragraph labels ("**Trigger.**"), in any order.
 SECTIONS = {
     "trigger": re.compile(r"trigger|started by|starts it", re.I),
-    "what it changes": re.compile(r"chang", re.I),
+    "what it changes": re.compile(r"chang|what (it|a run) (does|makes|reads|recommends)", re.I),
     "how to stop it": re.compile(r"stop|pause|disable", re.I),
     "how to undo it": re.compile(r"undo|roll ?back|revert", re.I),
 }
@@ -34,7 +34,8 @@ def test_every_workflow_has_a_runbook(logical_id: str) -> None:
     assert path is not None, (
         f"no runbook for {logical_id}: write docs/{workflow.name}.md, then `{diagram.UPDATE_COMMAND}`"
     )
-    headings = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    lines = path.read_text().splitlines()
+    headings = [line for line in lines if line.startswith("#") or re.match(r"^\*\*[^*]+\*\*", line)]
     missing = [name for name, pattern in SECTIONS.items() if not any(pattern.search(h) for h in headings)]
     assert not missing, f"{path.name} has no heading for {missing}"
 

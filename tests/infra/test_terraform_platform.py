@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from cpctl.sandbox.template import load_template
 from tests.infra import terraform_hcl as tf
+
+TEMPLATE = load_template(tf.REPO / "template.yaml")
 
 
 def _resource_id(block: tf.Block) -> str:
@@ -41,11 +44,27 @@ def test_terraform_and_providers_are_pinned() -> None:
     assert settings.body["backend"] == [{"s3": {}}], "partial S3 backend: -backend-config=config/backend-<env>.hcl"
 
 
-def test_the_aws_provider_pin_meets_every_module_floor() -> None:
-    """s3-bucket 5.15.4 needs aws >= 6.42, the highest floor of the pinned modules (their versions.tf)."""
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _floor(constraint: str) -> tuple[int, ...]:
+    match = re.fullmatch(r">= ?([\d.]+)", constraint.strip())
+    assert match, f"unexpected constraint {constraint!r}"
+    return _version(match.group(1))
+
+
+@pytest.mark.parametrize("block", [b for b in tf.of_kind("module") if tf.is_registry(b)], ids=lambda block: block.name)
+def test_the_pins_meet_every_modules_floors(block: tf.Block) -> None:
+    """Each module's versions.tf at its tag: our Terraform floor and provider pins satisfy it."""
     (settings,) = tf.of_kind("terraform")
-    version = tuple(int(part) for part in settings.body["required_providers"][0]["aws"]["version"].split("."))
-    assert version >= (6, 42, 0)
+    (providers,) = settings.body["required_providers"]
+    facts = tf.MODULE_FACTS[tf.registry_key(block)]
+    ours = _floor(settings.body["required_version"].split(",")[0])
+    assert ours >= _floor(facts["required_version"]), "required_version below the module's"
+    for name, constraint in facts["required_providers"].items():
+        assert name in providers, f"{name} is not pinned"
+        assert _version(providers[name]["version"]) >= _floor(constraint), f"{name} {providers[name]['version']}"
 
 
 @pytest.mark.parametrize("block", tf.of_kind("module"), ids=lambda block: block.name)
@@ -290,7 +309,7 @@ ENCRYPTION: dict[str, object] = {
     "aws_prometheus_workspace": lambda body: body["kms_key_arn"],
     "aws_xray_encryption_config": lambda body: body["type"] == "KMS" and body["key_id"],
     "aws_kms_key": lambda body: _true(body, "enable_key_rotation") and body["policy"],
-    "aws_ssm_parameter": lambda body: body["type"] == "String",  # identifiers only (checkov skip says why)
+    "aws_ssm_parameter": lambda body: body["type"] in {"String", "StringList"},  # identifiers (checkov skips say why)
 }
 NO_DATA_AT_REST = {
     "aws_kms_alias",
@@ -475,6 +494,7 @@ def test_redis_shards_replicas_and_auth_token_are_ignored() -> None:
 
 def test_values_the_control_plane_keeps_current_are_ignored() -> None:
     assert tf.ignore_changes(tf.resource("aws_ssm_parameter", "rds_allocated_storage")) == {"value"}
+    assert tf.ignore_changes(tf.resource("aws_route53_record", "writer")) == {"records"}, "Recovery switches it"
     assert tf.ignore_changes(tf.resource("aws_secretsmanager_secret_version", "redis_auth")) == {"secret_string"}
 
 
@@ -510,9 +530,33 @@ def test_names_and_parameters_match_what_the_control_plane_reads(environment: st
     written.add(
         tf.substitute(tf.resource("aws_ssm_parameter", "rds_allocated_storage").body["name"], variables, local_values)
     )
+    for block in tf.resources("aws_ssm_parameter"):
+        if block.name != "platform":
+            written.add(tf.substitute(block.body["name"], variables, local_values))
     read = {value for value in parameters.values() if value.startswith("/")}
     assert read, "samconfig reads no SSM parameter"
+    # Template parameters samconfig leaves at their default read /sip/dev/...: the same path per environment.
+    for name, parameter in TEMPLATE["Parameters"].items():
+        default = str(parameter.get("Default", ""))
+        if str(parameter["Type"]).startswith("AWS::SSM::Parameter::Value") and name not in parameters:
+            read.add(default.replace("/sip/dev/", f"/sip/{environment}/"))
     assert read <= written, f"not written by Terraform: {sorted(read - written)}"
+
+
+def test_the_secrets_the_control_plane_rotates_are_terraforms() -> None:
+    """Every unconditional RotationSchedule of template.yaml names a secret Terraform creates (sip/<env>/...).
+    A conditional one depends on a deploy parameter (the master secret's schedule is off while RDS manages
+    the master password, as Terraform has it: manage_master_user_password)."""
+    names = {
+        tf.substitute(block.body["name"], tf.tfvars("dev"), tf.locals_())
+        for block in tf.resources("aws_secretsmanager_secret")
+    }
+    assert {"sip/dev/redis/auth-token", "sip/dev/postgres/app"} <= names
+    for logical_id, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] == "AWS::SecretsManager::RotationSchedule" and "Condition" not in resource:
+            secret = resource["Properties"]["SecretId"]
+            secret = secret.get("Fn::Sub", secret) if isinstance(secret, dict) else secret
+            assert str(secret).replace("${Environment}", "dev") in names, logical_id
 
 
 def test_monitoring_reads_the_repo_files() -> None:
@@ -525,6 +569,71 @@ def test_monitoring_reads_the_repo_files() -> None:
     placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", alertmanager))
     assert placeholders == {"NOTIFY_TOPIC_ARN", "AWS_REGION"}, "templatefile() would fail on any other ${...}"
     assert "/etc/alertmanager/templates/*.tmpl" in alertmanager
+
+
+def test_the_alert_manager_definition_meets_amps_rules() -> None:
+    """Rendered as monitoring.tf renders it. AMP's alert manager: "The only alert receiver currently
+    supported ... is Amazon SNS"; `api_url` and `http_config` "are not allowed"; "SigV4 settings are
+    required to have a Region property"; templates are the keys of `template_files`."""
+    import yaml
+
+    monitoring = tf.TERRAFORM.parent / "monitoring" / "alertmanager"
+    rendered = (
+        (monitoring / "alertmanager.yml")
+        .read_text()
+        .replace("${NOTIFY_TOPIC_ARN}", "arn:aws:sns:us-east-1:123456789012:sip-controlplane-notify-dev")
+        .replace("${AWS_REGION}", "us-east-1")
+        .replace("/etc/alertmanager/templates/*.tmpl", "controlplane.tmpl")
+    )
+    config = yaml.safe_load(rendered)
+    template_files = {"controlplane.tmpl": (monitoring / "templates" / "controlplane.tmpl").read_text()}
+    assert config["templates"] == list(template_files)
+    for receiver in config["receivers"]:
+        assert set(receiver) == {"name", "sns_configs"}, receiver["name"]
+        for sns in receiver["sns_configs"]:
+            assert not {"api_url", "http_config"} & set(sns)
+            assert sns["sigv4"]["region"] == "us-east-1"
+            assert sns["topic_arn"].endswith(":sip-controlplane-notify-dev")
+    source = (tf.TERRAFORM / "monitoring.tf").read_text()
+    assert 'notify_topic_arn      = "arn:${local.partition}:sns:${var.region}:${local.account_id}:' in source
+    assert "${var.project}-controlplane-notify-${var.environment}" in source
+
+
+def test_the_redis_auth_token_is_one_elasticache_accepts() -> None:
+    """ElastiCache AUTH tokens: 16 to 128 printable characters; the only non-alphanumerics allowed are
+    ! & # $ ^ < > - (docs/aws-facts)."""
+    password = tf.resource("random_password", "redis_auth").body
+    assert 16 <= password["length"] <= 128
+    assert set(password["override_special"]) <= set("!&#$^<>-")
+
+
+def test_the_database_password_avoids_characters_that_break_connection_strings() -> None:
+    """Excluded: : / @ " ' \\ and space (connection strings, .pgpass, URLs, CloudFormation; aws-facts)."""
+    password = tf.resource("random_password", "postgres_app").body
+    assert not set(password["override_special"]) & set(":/@\"'\\ ")
+
+
+@pytest.mark.parametrize("directory", tf.all_module_dirs(), ids=lambda path: path.name)
+def test_no_secret_reaches_an_output_or_a_parameter(directory: Path) -> None:
+    """Outputs and SSM parameters carry identifiers and ARNs: never a generated password or a secret's value."""
+    secret_sources = ("random_password.", "secret_string", "var.auth_token")
+    for block in tf.of_kind("output", directory):
+        assert block.body.get("description"), f"output {block.name} has no description"
+        assert not any(source in tf.text(block.body["value"]) for source in secret_sources), block.name
+    if directory == tf.TERRAFORM:
+        parameters = tf.text(tf.locals_()["platform_parameters"])
+        assert not any(source in parameters for source in secret_sources)
+        for block in tf.resources("aws_ssm_parameter", directory):
+            assert not any(source in tf.text(block.body["value"]) for source in secret_sources), block.name
+    for block in tf.of_kind("variable", directory):
+        if "token" in block.name or "password" in block.name:
+            assert block.body.get("sensitive") is True, f"variable {block.name} must be sensitive"
+
+
+def test_the_spot_group_takes_only_work_that_tolerates_its_taint() -> None:
+    source = _source_of_local("node_groups")
+    assert 'taints = group.capacity_type == "SPOT" ? {' in source
+    assert 'spot = { key = "lifecycle", value = "spot", effect = "NO_SCHEDULE" }' in source
 
 
 # --- checkov skips --------------------------------------------------------------------------------------

@@ -145,3 +145,26 @@ def test_remediation_outlives_the_scale_it_waits_for_and_its_claim_outlives_it()
     remediation = ASL["remediation.asl.json"]["TimeoutSeconds"]
     assert remediation > SCALE["TimeoutSeconds"]
     assert remediation <= INFLIGHT_SECONDS
+
+
+def test_the_longest_rotation_execution_fits_its_timeout() -> None:
+    """Per secret: every task of the Map's iteration at its worst, plus the verify budget and one more
+    poll; around them Plan and Record. The policy refuses a run that would not fit (rotation.policy)."""
+    from controlplane.rotation import policy as rotation
+
+    definition = ASL["rotation.asl.json"]
+    assert definition["TimeoutSeconds"] == rotation.EXECUTION_TIMEOUT_SECONDS
+    item = _states(definition["States"]["RotateEach"]["ItemProcessor"])
+    per_action = sum(worst_case_seconds(s) for s in item.values() if s["Type"] == "Task")
+    assert per_action + config.MAX_POLL_INTERVAL_SECONDS <= rotation.ACTION_OVERHEAD_SECONDS
+    top = _states(definition)
+    around = sum(worst_case_seconds(top[name]) for name in ("Plan", "RecordOutcome", "NotifyRecordFailure"))
+    assert around <= rotation.RUN_OVERHEAD_SECONDS
+    for env in ("dev", "staging", "prod"):
+        pol = rotation.load_rotation_policy(env)
+        worst = pol.max_rotations_per_run * (pol.verify_timeout_seconds + rotation.ACTION_OVERHEAD_SECONDS)
+        assert worst + rotation.RUN_OVERHEAD_SECONDS <= definition["TimeoutSeconds"], env
+        # Apply and every CheckRotation renew the lease; the lease outlives the gap between two renewals.
+        assert pol.lock_ttl_seconds >= config.LEASE_RENEWAL_GAP_SECONDS
+    for name in ("Apply", "CheckRotation"):
+        assert worst_case_seconds(item[name]) <= config.WORST_TASK_SECONDS, name

@@ -160,3 +160,32 @@ def test_the_next_plans_changes_over_the_control_path(sandbox: Any) -> None:
     assert {v["name"]: v["value"] for v in done["exportedEnvironmentVariables"]}["PLAN_EXIT_CODE"] == "2"
     bad = {"changes": [{**CHANGE, "actions": ["explode"]}]}
     assert handle(sandbox.state, "PUT", "/_sandbox/terraform", json.dumps(bad).encode(), dict)[0] == 400
+
+
+def test_a_retried_apply_finds_its_build_after_the_token_expired(sandbox: Any) -> None:
+    """StartBuild's token lasts five minutes; the apply looks for its own build (DEPLOY_EXECUTION) first."""
+    from datetime import UTC, datetime
+
+    from controlplane.deploy import builds
+    from controlplane.deploy.models import DeployRequest, PlanArtifact
+
+    cfg = builds.BuildSettings(
+        plan_project=PLAN,
+        apply_project=APPLY,
+        drift_project="d",
+        artifact_bucket=sandbox.resources["ArtefactBucket"]["Ref"],
+    )
+    request = DeployRequest(environment="dev", requester={"type": "person", "id": "a"}, execution="exec-7")  # type: ignore[arg-type]
+    artifact = PlanArtifact(
+        bucket=cfg.artifact_bucket, key="plans/dev/exec-7/plan.tfplan", sha256="0" * 64, summary_key="s"
+    )
+    now = datetime.now(UTC)
+    first = builds.start("apply", request, cfg, now, artifact)
+    sandbox.advance_clock(600)
+    again = builds.start("apply", request, cfg, now, artifact)
+    other = builds.start("apply", request.model_copy(update={"execution": "exec-8"}), cfg, now, artifact)
+    assert first.build_id == again.build_id != other.build_id
+    codebuild = sandbox.client("codebuild")
+    assert codebuild.list_builds_for_project(projectName=APPLY)["ids"] == [first.build_id, other.build_id]
+    newest_first = codebuild.list_builds_for_project(projectName=APPLY, sortOrder="DESCENDING")["ids"]
+    assert newest_first == [other.build_id, first.build_id]

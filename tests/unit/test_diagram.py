@@ -44,9 +44,11 @@ def test_every_state_and_transition_of_the_template_is_drawn(logical_id: str) ->
     edges = _edges(text)
     for name, state in definition["States"].items():
         node = _node(text, diagram._text(name))
+        # A Parallel or Map state leads on from its "done" node, where its branches meet.
+        leaving = _node(text, diagram._text(f"{name} done")) if state["Type"] in {"Parallel", "Map"} else node
         targets = [state.get("Next"), state.get("Default"), *(c["Next"] for c in state.get("Choices", []))]
         for target in filter(None, targets):
-            assert (node, _node(text, diagram._text(target))) in {(s, t) for s, t, _ in edges}, (name, target)
+            assert (leaving, _node(text, diagram._text(target))) in {(s, t) for s, t, _ in edges}, (name, target)
         for catch in state.get("Catch", []):
             target = _node(text, diagram._text(catch["Next"]))
             labels = [label for s, t, label in edges if (s, t) == (node, target) and label.startswith("catch ")]

@@ -109,9 +109,10 @@ def test_rejected_plan_is_not_applied(sandbox: Any) -> None:
     assert_released_and_recorded(sandbox, "Rejected")
 
 
-def test_a_false_approval_applies_nothing(sandbox: Any) -> None:
+@pytest.mark.parametrize("output", ['{"approved": "yes", "by": "mallory"}', '{"by": "mallory"}', '"yes"', "true"])
+def test_anything_but_a_boolean_true_applies_nothing(sandbox: Any, output: str) -> None:
     arn, token, _ = start_with_changes(sandbox)
-    sandbox.client("stepfunctions").send_task_success(taskToken=token, output='{"approved": "yes", "by": "mallory"}')
+    sandbox.client("stepfunctions").send_task_success(taskToken=token, output=output)
     report = sandbox.wait(arn)
     assert (report.status, report.error) == ("FAILED", "ApprovalRejected")
     assert builds_started(sandbox, "sip-controlplane-dev-tf-apply") == []
@@ -133,10 +134,11 @@ def test_approval_without_heartbeat_times_out(sandbox: Any) -> None:
 def test_approval_times_out_even_with_heartbeats(sandbox: Any) -> None:
     arn, token, _ = start_with_changes(sandbox)
     sfn = sandbox.client("stepfunctions")
-    for _ in range(3):  # 3 x 30,000 s: every heartbeat in time, the whole wait past 86,400 s
+    for _ in range(2):  # a heartbeat every 30,000 s (< 43,200 s): never a heartbeat timeout
         sandbox.advance_clock(30_000)
         approvals.heartbeat(token, client=sfn)
         time.sleep(0.1)
+    sandbox.advance_clock(30_000)  # 90,000 s in all: past the 86,400 s the wait may last
     report = sandbox.wait(arn)
     assert (report.status, report.error) == ("FAILED", "ApprovalTimedOut")
     assert "States.Timeout" in str(report.cause)
@@ -239,15 +241,32 @@ def test_drift_schedule_without_drift_is_quiet(sandbox: Any) -> None:
 
 
 def test_a_build_task_that_dies_after_starting_its_build_starts_no_second_one(sandbox: Any) -> None:
-    """StartBuild succeeded, its answer was lost (the function timed out): the retry sends the same
-    idempotency token, so CodeBuild returns the build already started."""
+    """StartBuild succeeded, its answer was lost (the function timed out): the retried plan sends the same
+    idempotency token (CodeBuild returns the build already started); the retried apply finds its own build
+    before calling StartBuild again (the token would not outlive five minutes of retries)."""
     sandbox.interrupt_state(DEPLOY, "StartPlan", "Sandbox.Timedout", after=("codebuild", "StartBuild"))
     sandbox.interrupt_state(DEPLOY, "StartApply", "Sandbox.Timedout", after=("codebuild", "StartBuild"))
     arn, token, _ = start_with_changes(sandbox, SG_UPDATED)
     approvals.approve(token, "bob@example.com", client=sandbox.client("stepfunctions"))
     report = sandbox.wait(arn)
     assert report.outcome == "Succeeded"
-    assert report.states_entered.count("StartPlan") == 1 and report.calls("StartBuild") == 4
+    assert report.states_entered.count("StartPlan") == 1 and report.calls("StartBuild") == 3
+    assert report.calls("ListBuildsForProject") == 2
     assert len(builds_started(sandbox, PLAN_PROJECT)) == 1
     assert len(builds_started(sandbox, "sip-controlplane-dev-tf-apply")) == 1
     assert_released_and_recorded(sandbox, "Succeeded")
+
+
+def test_without_the_startbuild_grant_the_deploy_fails_and_releases_its_lease(tmp_path: Any) -> None:
+    """IAM is enforced per function role: a template that forgets codebuild:StartBuild fails in StartPlan."""
+    from cpctl.sandbox.runtime import Sandbox
+    from tests.conftest import template_copy, without_action
+
+    with Sandbox(template_path=template_copy(tmp_path, without_action("codebuild:StartBuild"))) as sandbox:
+        report = sandbox.run(DEPLOY, load_event("terraform/deploy.json"))
+        assert (report.status, report.error) == ("FAILED", "ApplyFailed")
+        assert "AccessDenied" in str(report.cause)
+        assert builds_started(sandbox, PLAN_PROJECT) == []
+        assert sandbox.lock_items() == []
+        [denied] = {d.action: d for d in sandbox.denials()}.values()
+        assert denied.action == "codebuild:StartBuild" and denied.resource.endswith(f":project/{PLAN_PROJECT}")

@@ -13,7 +13,7 @@ def _project(context: RequestContext, name: str) -> str:
     return name if name.startswith("arn:") else context.arn("codebuild", f"project/{name}")
 
 
-@rule("codebuild", "StartBuild", "StopBuild", "BatchGetProjects")
+@rule("codebuild", "StartBuild", "StopBuild", "BatchGetProjects", "ListBuildsForProject")
 def _codebuild_project(context: RequestContext) -> list[Authorization]:
     names = context.param("names") or [context.param("projectName") or str(context.param("id", "")).split(":", 1)[0]]
     return [(action(context), _project(context, str(name))) for name in names]

@@ -14,6 +14,7 @@ from types import ModuleType
 import moto
 
 from cpctl.sandbox.moto_patches import (
+    backup,
     clock,
     codebuild,
     dynamodb_atomic,
@@ -28,6 +29,7 @@ from cpctl.sandbox.moto_patches import (
     rds,
     sfn_callbacks,
     sfn_integration,
+    snapshots,
 )
 
 PINNED_MOTO = "5.2.5"
@@ -49,6 +51,8 @@ def _modules() -> list[ModuleType]:
         codebuild,
         iam_enforcement,
         dynamodb_ttl,
+        backup,
+        snapshots,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache
@@ -56,6 +60,9 @@ def _modules() -> list[ModuleType]:
         modules.append(elasticache)
     except ImportError:  # pragma: no cover - only while the module is being written
         pass
+    from cpctl.sandbox.moto_patches import elasticache_auth, endpoints, secretsmanager_rotation
+
+    modules += [elasticache_auth, secretsmanager_rotation, endpoints]
     return modules
 
 

@@ -1,6 +1,7 @@
 """CodeBuild builds that end as a Terraform build would: moto's StartBuild and BatchGetBuilds run nothing.
 
-moto 5.2.5 ignores ``environmentVariablesOverride`` and ``idempotencyToken`` and reports every build
+moto 5.2.5 ignores ``environmentVariablesOverride``, ``idempotencyToken`` and ListBuildsForProject's
+``sortOrder`` (newest first is DESCENDING; moto lists oldest first) and reports every build
 ``SUCCEEDED`` on its first poll (appending the phases again on every poll). Here:
 
 - ``StartBuild`` keeps the overrides and the token (the same token within five minutes returns the
@@ -342,6 +343,15 @@ def start_build(self: Any) -> Any:
     return result
 
 
+def list_builds_for_project(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    result = _APPLIED["list_builds_for_project"](self)
+    if self._get_param("sortOrder") == "DESCENDING":
+        return ActionResult({"ids": list(reversed(result.result["ids"]))})
+    return result
+
+
 def apply() -> None:
     if "start_build" in _APPLIED:
         return
@@ -351,12 +361,15 @@ def apply() -> None:
     _APPLIED["start_build"] = CodeBuildResponse.start_build
     _APPLIED["batch_get_builds"] = CodeBuildBackend.batch_get_builds
     CodeBuildResponse.start_build = start_build  # type: ignore[method-assign]
+    _APPLIED["list_builds_for_project"] = CodeBuildResponse.list_builds_for_project
+    CodeBuildResponse.list_builds_for_project = list_builds_for_project  # type: ignore[method-assign]
     CodeBuildBackend.batch_get_builds = batch_get_builds  # type: ignore[method-assign]
 
 
 def targets() -> list[str]:
     return [
         "moto.codebuild.responses.CodeBuildResponse.start_build",
+        "moto.codebuild.responses.CodeBuildResponse.list_builds_for_project",
         "moto.codebuild.responses.CodeBuildResponse._get_param",
         "moto.codebuild.models.CodeBuildBackend.batch_get_builds",
         "moto.core.responses.ActionResult",

@@ -38,7 +38,10 @@ def _eval_wait_for_task_token(
         HeartbeatTimedOut,
     )
 
-    started = _now()
+    # As in AWS, the task's clocks start when the task does (before the Lambda that sends the token
+    # runs), not when moto begins to wait: a test that advances the clock as soon as it has the token
+    # must find the wait already counting.
+    started = float(getattr(callback_endpoint, "sandbox_started", None) or _now())
     deadline = started + float(timeout_seconds)
     heartbeat = float(heartbeat_endpoint._heartbeat_seconds) if heartbeat_endpoint is not None else None
     last_beat = started
@@ -60,6 +63,12 @@ def _eval_wait_for_task_token(
             return HeartbeatTimedOut()
         callback_endpoint._notify_event.wait(SLICE_SECONDS)
     return CallbackOutcomeTimedOut(callback_id=callback_endpoint.callback_id)
+
+
+def _add(self: Any, callback_id: str) -> Any:
+    endpoint = _APPLIED["add"](self, callback_id)
+    endpoint.sandbox_started = _now()
+    return endpoint
 
 
 def _from_error(self: Any, env: Any, ex: Exception) -> Any:
@@ -102,6 +111,10 @@ def apply() -> None:
 
     _APPLIED["send_task_failure"] = StepFunctionResponse.send_task_failure
     StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    _APPLIED["add"] = CallbackPoolManager.add
+    CallbackPoolManager.add = _add  # type: ignore[method-assign]
     _APPLIED["wait"] = StateTaskServiceCallback._eval_wait_for_task_token
     _APPLIED["from_error"] = StateTaskServiceCallback._from_error
     StateTaskServiceCallback._eval_wait_for_task_token = _eval_wait_for_task_token  # type: ignore[method-assign]
@@ -121,6 +134,7 @@ def targets() -> list[str]:
         f"{base}.component.common.error_name.failure_event.FailureEvent",
         "moto.stepfunctions.parser.api.TaskTimedOutEventDetails",
         f"{base}.eval.callback.callback.CallbackConsumerTimeout",
+        f"{base}.eval.callback.callback.CallbackPoolManager.add",
         "moto.stepfunctions.responses.StepFunctionResponse.send_task_failure",
         "moto.core.responses.EmptyResult",
     ]

@@ -32,11 +32,22 @@ class Scenario:
 
 
 def all_scenarios() -> list[Scenario]:
-    from cpctl.sandbox.scenarios import platform_deploy, remediation, scale_databases, scale_nodegroups
+    from cpctl.sandbox.scenarios import (
+        backup,
+        cleanup,
+        platform_deploy,
+        remediation,
+        rotation,
+        scale_databases,
+        scale_nodegroups,
+    )
 
     return [
         *scale_nodegroups.SCENARIOS,
         *scale_databases.SCENARIOS,
         *remediation.SCENARIOS,
+        *rotation.SCENARIOS,
+        *backup.SCENARIOS,
+        *cleanup.SCENARIOS,
         *platform_deploy.SCENARIOS,
     ]

@@ -108,6 +108,12 @@ METRICS: dict[str, MetricSpec] = {
     "RemediationSweepWaiting": MetricSpec(dimensions=(), unit="Count"),
     # PlatformDeploy's drift check found the platform differing from the code (deploy/steps.py).
     "PlatformDrift": MetricSpec(dimensions=("Workflow",), unit="Count"),
+    # Restore drills (backup/drill.py) and cleanup runs (cleanup/report.py); recorded before audit.record in
+    # the same invocation, so they carry its Workflow dimension too.
+    "RestoreDrillRTO": MetricSpec(dimensions=("Workflow",), unit="Seconds"),
+    "RestoreDrillRPO": MetricSpec(dimensions=("Workflow",), unit="Seconds"),
+    "CleanupDeleted": MetricSpec(dimensions=("Workflow",), unit="Count"),
+    "CleanupPlannedDeletions": MetricSpec(dimensions=("Workflow",), unit="Count"),
 }
 
 # How an outcome counts as an action (a change the control plane made, refused, or could not make).

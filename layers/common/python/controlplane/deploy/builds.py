@@ -39,7 +39,15 @@ TERMINAL_FAILURES = frozenset({"FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
 # The command of the apply buildspec that checks the plan's hash (its failure means "refused").
 VERIFY_COMMAND = "verify_plan.py"
 # What PlatformDeployFunction calls besides its lease (tests/infra compares the template's grants).
-IAM_ACTIONS = ("codebuild:StartBuild", "codebuild:BatchGetBuilds", "s3:GetObject", "kms:Decrypt")
+IAM_ACTIONS = (
+    "codebuild:StartBuild",
+    "codebuild:BatchGetBuilds",
+    "codebuild:ListBuildsForProject",
+    "s3:GetObject",
+    "kms:Decrypt",
+)
+# How many of the project's newest builds an apply looks through for its own (one build at a time per project).
+RECENT_BUILDS = 20
 
 
 class BuildSettings(Model):
@@ -90,6 +98,23 @@ def _call(operation: str, **kwargs: Any) -> Any:
         raise
 
 
+def already_started(action: BuildAction, request: DeployRequest, cfg: BuildSettings, now: datetime) -> BuildRef | None:
+    """This execution's build of ``action``, if one was started before (the newest builds of the project).
+
+    StartBuild's idempotency token lasts five minutes; a StartApply retried later must still not start a
+    second apply, so the apply looks for its own build first (DEPLOY_EXECUTION in its environment)."""
+    ids = _call("list_builds_for_project", projectName=cfg.project(action), sortOrder="DESCENDING").get("ids", [])
+    if not ids:
+        return None
+    for build in _call("batch_get_builds", ids=ids[:RECENT_BUILDS]).get("builds", []):
+        variables = {
+            v.get("name"): v.get("value") for v in build.get("environment", {}).get("environmentVariables", [])
+        }
+        if variables.get("DEPLOY_EXECUTION") == request.execution:
+            return BuildRef(action=action, project=cfg.project(action), build_id=build["id"], started_at=now)
+    return None
+
+
 def start(
     action: BuildAction,
     request: DeployRequest,
@@ -108,6 +133,9 @@ def start(
         if artifact is None:
             raise InvalidRequest("an apply needs the plan's key and SHA-256")
         variables.update({"PLAN_KEY": artifact.key, "EXPECTED_PLAN_SHA256": artifact.sha256})
+        found = already_started(action, request, cfg, now)
+        if found is not None:
+            return found
     params: dict[str, Any] = {
         "projectName": cfg.project(action),
         "environmentVariablesOverride": [

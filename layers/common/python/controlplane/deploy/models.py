@@ -126,7 +126,7 @@ class DeployState(LenientModel):
     plan_build: BuildRef | None = None
     plan_status: BuildStatus | None = None
     # SendTaskSuccess's output as sent (parsed by ``decision_of``: a malformed one is no approval).
-    decision: dict[str, Any] | None = None
+    decision: Any = None
     apply_build: BuildRef | None = None
     apply_status: BuildStatus | None = None
     error: StepError | None = None

@@ -22,12 +22,12 @@ no datapoints (no proof of headroom).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import Field
 
-from controlplane import aws, leases
+from controlplane import aws, clock, leases
 from controlplane.config import Policy
 from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import (
@@ -245,11 +245,11 @@ class CacheShardsAdapter(ScalableResource):
             code = aws.error_code(exc)
             if code == "NoOperationFault":
                 return ChangeRecord(
-                    token=token, applied_at=datetime.now(UTC), already_applied=True, details={"operation": operation}
+                    token=token, applied_at=clock.now(), already_applied=True, details={"operation": operation}
                 )
             raise self.translate(exc, f"{operation} on {group_id}") from None
         details = {k: v for k, v in request.items() if k != "ReplicationGroupId"}
-        return ChangeRecord(token=token, applied_at=datetime.now(UTC), details={"operation": operation, **details})
+        return ChangeRecord(token=token, applied_at=clock.now(), details={"operation": operation, **details})
 
     def progress(
         self, target: CacheShardsTarget, plan: ScalePlan, change: ChangeRecord

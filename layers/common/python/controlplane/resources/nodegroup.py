@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field
 
-from controlplane import leases
+from controlplane import clock, leases
 from controlplane.config import managed_nodegroups
 from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import ChangeRecord, ProgressState, ResourceState, ResourceTarget, ScalePlan
@@ -97,7 +96,7 @@ class NodegroupAdapter(ScalableResource):
         except Exception as exc:
             raise self.translate(exc, f"update node group {target.resource_id}") from None
         update = response.get("update") or {}
-        return ChangeRecord(token=token, change_id=update.get("id"), applied_at=datetime.now(UTC))
+        return ChangeRecord(token=token, change_id=update.get("id"), applied_at=clock.now())
 
     def progress(
         self, target: NodegroupTarget, plan: ScalePlan, change: ChangeRecord

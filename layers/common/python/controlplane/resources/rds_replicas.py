@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
 
-from controlplane import aws, leases
+from controlplane import aws, clock, leases
 from controlplane.config import Policy
 from controlplane.models.errors import ApplyFailed, InvalidRequest, ResourceNotFound
 from controlplane.models.scale import (
@@ -426,7 +426,7 @@ class RdsReplicasAdapter(ScalableResource):
             done, already = self._delete(target, plan)
         return ChangeRecord(
             token=token,
-            applied_at=datetime.now(UTC),
+            applied_at=clock.now(),
             already_applied=not done and bool(already),
             details={"created" if plan.step > 0 else "deleted": done, "already": already},
         )

@@ -23,12 +23,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
-from controlplane import leases
+from controlplane import clock, leases
 from controlplane.config import Policy
 from controlplane.models.scale import ChangeRecord, GuardCheck, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
@@ -239,7 +238,7 @@ class RdsStorageAdapter(ScalableResource):
             except Exception as exc:
                 raise self.translate(exc, f"grow storage of {instance_id}") from None
             grown.append(instance_id)
-        return ChangeRecord(token=token, applied_at=datetime.now(UTC), details={"grown": grown})
+        return ChangeRecord(token=token, applied_at=clock.now(), details={"grown": grown})
 
     def finalize(self, target: RdsStorageTarget, plan: ScalePlan, change: ChangeRecord) -> dict[str, Any]:
         """Keep the storage alarm a percentage of the storage there is now: the allocated size it divides

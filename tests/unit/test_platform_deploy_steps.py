@@ -240,3 +240,46 @@ def test_approval_helpers_send_exactly_the_contract() -> None:
     for code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
         with pytest.raises(approvals.ApprovalNotPending, match=code):
             approvals.approve("tok", "bob", client=FakeSfn(code))
+
+
+def test_a_build_past_its_budget_is_failed_and_each_poll_renews_the_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    from controlplane.deploy import builds
+
+    pol = load_deploy_policy("dev")
+    leases = InMemoryLeaseStore()
+    state = _state(plan_build=PLAN_REF)
+    steps.lock_step(state, leases, pol, NOW)
+    running = BuildStatus(state="in_progress", status="IN_PROGRESS", phase="BUILD")
+    monkeypatch.setattr(builds, "status", lambda ref, cfg, polls, types: running.model_copy(update={"polls": polls}))
+    early = steps.check_build_step(state, "plan", leases, pol, None, NOW + timedelta(seconds=60))  # type: ignore[arg-type]
+    assert (early.state, early.polls) == ("in_progress", 1)
+    held = leases.holder("terraform:platform:dev")
+    assert held is not None and held.expires_at == int((NOW + timedelta(seconds=60)).timestamp()) + steps.lease_ttl(
+        state, pol
+    )
+    late = steps.check_build_step(
+        state.model_copy(update={"plan_status": early}),
+        "plan",
+        leases,
+        pol,
+        None,
+        NOW + timedelta(seconds=pol.budgets.plan),
+    )  # type: ignore[arg-type]
+    assert (late.state, late.polls) == ("failed", 2) and "still IN_PROGRESS" in late.detail
+
+
+def test_a_drift_request_runs_the_drift_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    from controlplane.deploy import builds
+
+    started: list[str] = []
+    monkeypatch.setattr(
+        builds, "start", lambda action, request, cfg, now, artifact=None: started.append(action) or PLAN_REF
+    )
+    pol = load_deploy_policy("dev")
+    leases = InMemoryLeaseStore()
+    drift = _state(request=_state().request.model_copy(update={"mode": "drift"}))  # type: ignore[union-attr]
+    steps.lock_step(drift, leases, pol, NOW)
+    steps.start_build_step(drift, "plan", leases, pol, None, NOW)  # type: ignore[arg-type]
+    assert started == ["drift"]
+    with pytest.raises(InvalidRequest, match="not a drift build"):
+        steps.start_build_step(_state(), "drift", leases, pol, None, NOW)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Secret rotation: the Secrets Manager rotation functions (the four-step protocol) and the Rotation workflow."""
