@@ -395,3 +395,14 @@ def test_a_platform_deploy_waits_for_cpctl_approve(served: ServedSandbox) -> Non
         time.sleep(1)
     assert (view["status"], view["outcome"]) == ("SUCCEEDED", "Succeeded"), view["output"]
     assert "deploy-approved" in {row["name"] for row in cpctl_json(served, "executions", "platform-deploy")}
+
+
+def test_the_rotate_command_starts_a_rotation(served: ServedSandbox) -> None:
+    result = cpctl_json(served, "rotate", "--secret", "sip/dev/postgres/master", "--reason", "rotate command",
+                        "--requester", "hana", "--dry-run", "--wait")  # fmt: skip
+    assert result["workflow"] == "rotation" and result["name"].startswith("rotate-")
+    assert result["status"] == "SUCCEEDED" and result["outcome"] == "DryRun", result["output"]
+    assert result["input"] == {"secret": "sip/dev/postgres/master", "reason": "rotate command",
+                               "requester": {"type": "person", "id": "hana"}, "dry_run": True}  # fmt: skip
+    code, _, err = cpctl(served, "rotate", "--reason", "x", "--requester", "y")
+    assert code == Exit.USAGE and "exactly one of --secret or --all-due" in err
