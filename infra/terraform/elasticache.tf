@@ -12,7 +12,7 @@ module "redis" {
   subnet_ids              = module.vpc.database_subnets
   security_group_ids      = [aws_security_group.redis.id]
   kms_key_arn             = aws_kms_key.data.arn
-  auth_token              = aws_secretsmanager_secret_version.redis_auth.secret_string
+  auth_token              = random_password.redis_auth.result # the secret holds it with the group's endpoint
   log_kms_key_arn         = aws_kms_key.logs.arn
   log_retention_days      = var.log_retention_days
   snapshot_retention_days = 7

@@ -23,9 +23,17 @@ resource "aws_secretsmanager_secret" "redis_auth" {
   tags = { Component = "redis" }
 }
 
+# JSON, as the control plane's rotation reads it (controlplane/rotation/values.py RedisSecret): the token
+# with the group and its configuration endpoint, so clients and the rotation need nothing else.
 resource "aws_secretsmanager_secret_version" "redis_auth" {
-  secret_id     = aws_secretsmanager_secret.redis_auth.id
-  secret_string = random_password.redis_auth.result
+  secret_id = aws_secretsmanager_secret.redis_auth.id
+  secret_string = jsonencode({
+    replication_group_id = module.redis.replication_group_id
+    host                 = module.redis.configuration_endpoint
+    port                 = 6379
+    auth_token           = random_password.redis_auth.result
+    ssl                  = true
+  })
 
   lifecycle {
     # The first value only: rotation writes the next versions.

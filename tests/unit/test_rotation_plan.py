@@ -60,7 +60,7 @@ def plan(
     return workflow.plan_step(
         {"reason": "test rotation", "requester": {"type": "person", "id": "t"}, **request},
         "exec-1",
-        pol or load_rotation_policy("dev"),
+        pol or load_rotation_policy("dev").effective(master_managed_by_rds=False),
         load_policy("dev"),
         store or InMemoryStateStore(),
         now,
@@ -147,7 +147,7 @@ def test_no_function_attached_and_rotation_in_progress_are_blocked() -> None:
 
 
 def test_a_freeze_window_blocks_rotation() -> None:
-    data = load_rotation_policy("dev").model_dump(mode="json")
+    data = load_rotation_policy("dev").effective(master_managed_by_rds=False).model_dump(mode="json")
     data["freeze_windows"] = [
         {
             "name": "release",
@@ -160,7 +160,7 @@ def test_a_freeze_window_blocks_rotation() -> None:
 
 
 def test_the_per_run_cap_blocks_the_rest() -> None:
-    data = load_rotation_policy("dev").model_dump(mode="json")
+    data = load_rotation_policy("dev").effective(master_managed_by_rds=False).model_dump(mode="json")
     data["max_rotations_per_run"] = 1
     old = metadata(last=NOW - timedelta(days=90))
     state = plan(
@@ -263,7 +263,7 @@ class FakeRds:
     ],
 )
 def test_rds_managed_master_secret_is_checked_not_rotated(secret: dict[str, Any] | None, status: str) -> None:
-    pol = load_rotation_policy("prod")
+    pol = load_rotation_policy("prod").effective(master_managed_by_rds=True)
     assert pol.rds_managed_masters == ["sip-prod-postgres"] and "sip/prod/postgres/master" not in pol.secrets
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-123"
     sm = FakeSecrets(**({arn: {**secret, "CreatedDate": NOW - timedelta(days=100)}} if secret else {}))
@@ -309,3 +309,14 @@ def test_vpc_endpoint_parameters_become_the_clients_endpoints(monkeypatch: pytes
     client = boto3.session.Session().client("secretsmanager", region_name="us-east-1")
     assert client.meta.endpoint_url == f"https://{host}"
     monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_where_rds_manages_the_master_it_is_checked_not_rotated(environment: str) -> None:
+    """Terraform sets manage_master_user_password (samconfig: MasterSecretManagedByRds=true): the master's
+    own secret is left out and the RDS-managed one is checked; otherwise (the sandbox) it is rotated."""
+    pol = load_rotation_policy(environment)
+    managed = pol.effective(master_managed_by_rds=True)
+    assert pol.master_secret not in managed.secrets and managed.rds_managed_masters == [f"sip-{environment}-postgres"]
+    own = pol.effective(master_managed_by_rds=False)
+    assert pol.master_secret in own.secrets and own.rds_managed_masters == []

@@ -11,7 +11,7 @@ from typing import Any
 
 from controlplane.rotation.endpoints import use_vpc_endpoints
 from controlplane.rotation.errors import RotationError
-from controlplane.rotation.policy import StrategyName, load_rotation_policy
+from controlplane.rotation.policy import StrategyName, deployed_rotation_policy
 from controlplane.rotation.protocol import Strategy, rotate
 
 _POSTGRES = {StrategyName.POSTGRES_ALTERNATING, StrategyName.POSTGRES_SINGLE_USER}
@@ -26,7 +26,7 @@ def _leases() -> Any:
 
 def _entry(event: Any, allowed: set[StrategyName]) -> tuple[Any, StrategyName]:
     secret_id = event.get("SecretId") if isinstance(event, dict) else None
-    policy = load_rotation_policy(os.environ.get("ENVIRONMENT", ""))
+    policy = deployed_rotation_policy(os.environ.get("ENVIRONMENT", ""))
     entry = policy.secret(str(secret_id or ""))
     if entry is None or entry.strategy not in allowed:
         raise RotationError("this function does not rotate that secret (not in the rotation policy for it)")

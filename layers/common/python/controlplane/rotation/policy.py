@@ -8,6 +8,7 @@ secret by its name (never from the secret's own content, which a tampered versio
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from functools import cache
 
@@ -69,7 +70,10 @@ class ManagedSecret(Model):
 
 class RotationPolicy(Model):
     secrets: dict[str, ManagedSecret]
-    # RDS instances whose master secret RDS manages (manage_master_user_password): checked, not rotated.
+    # The master user's own secret (single-user rotation): rotated only where RDS does not manage the
+    # master password. Where it does (Terraform's manage_master_user_password, the deploy parameter
+    # MasterSecretManagedByRds), the instances in rds_managed_masters are checked instead (``effective``).
+    master_secret: str | None = None
     rds_managed_masters: list[str] = Field(default_factory=list)
     rds_managed_max_age_days: int = Field(default=7, ge=1, le=MAX_ROTATION_DAYS)
     # After a ROTATE, the old Redis token stays accepted this long before the workflow SETs the new one.
@@ -85,6 +89,8 @@ class RotationPolicy(Model):
         for name in self.secrets:
             if not name or len(name) > 256 or any(ch.isspace() for ch in name):
                 raise ValueError(f"not a secret name: {name[:60]!r}")
+        if self.master_secret is not None and self.master_secret not in self.secrets:
+            raise ValueError("master_secret must be one of the secrets")
         worst = self.max_rotations_per_run * (self.verify_timeout_seconds + ACTION_OVERHEAD_SECONDS)
         if worst + RUN_OVERHEAD_SECONDS > EXECUTION_TIMEOUT_SECONDS:
             raise ValueError(
@@ -92,6 +98,13 @@ class RotationPolicy(Model):
                 f"the execution's {EXECUTION_TIMEOUT_SECONDS}s"
             )
         return self
+
+    def effective(self, master_managed_by_rds: bool) -> RotationPolicy:
+        """The policy of one deployment: the master's secret rotated, or the RDS-managed ones checked."""
+        if master_managed_by_rds:
+            secrets = {k: v for k, v in self.secrets.items() if k != self.master_secret}
+            return self.model_copy(update={"secrets": secrets})
+        return self.model_copy(update={"rds_managed_masters": []})
 
     def secret(self, name: str) -> ManagedSecret | None:
         """The entry of a secret by its name or ARN (ARNs end in ``:secret:<name>-<6 characters>``)."""
@@ -108,6 +121,15 @@ class RotationPolicy(Model):
         if entry is None:
             return None
         return next(name for name, value in self.secrets.items() if value is entry)
+
+
+def master_managed_by_rds() -> bool:
+    """The deploy parameter MasterSecretManagedByRds, as the functions' environment carries it."""
+    return os.environ.get("MASTER_SECRET_MANAGED_BY_RDS", "false").lower() == "true"
+
+
+def deployed_rotation_policy(environment: str) -> RotationPolicy:
+    return load_rotation_policy(environment).effective(master_managed_by_rds())
 
 
 def parse_rotation_policy(data: object) -> RotationPolicy:

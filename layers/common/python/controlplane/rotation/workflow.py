@@ -39,7 +39,7 @@ from controlplane.rotation.models import (
     SkippedSecret,
     Verification,
 )
-from controlplane.rotation.policy import ManagedSecret, RotationPolicy, StrategyName, load_rotation_policy
+from controlplane.rotation.policy import ManagedSecret, RotationPolicy, StrategyName, deployed_rotation_policy
 from controlplane.store import DynamoStateStore, StateStore
 
 WORKFLOW = "rotation"
@@ -467,7 +467,7 @@ def outcome_of(  # noqa: PLR0911
 
 
 def _rotation_policy() -> RotationPolicy:
-    return load_rotation_policy(settings().environment)
+    return deployed_rotation_policy(settings().environment)
 
 
 def _main_policy() -> Policy:
