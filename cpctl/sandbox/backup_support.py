@@ -271,6 +271,11 @@ def _put_secret(region: str, secret_arn: str, value: dict[str, str]) -> None:
 def attach_database(sandbox: Sandbox, source: PostgresServer, database: str = "sip") -> DataPlane:
     """Make ``source`` the primary's data: its snapshots dump it, restores load a new server from them."""
     plane = DataPlane(source=source, database=database, source_instance=sandbox.primary_id)
+    from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+
+    if "VerifyRestoreFunction" in sandbox.resources:
+        # The private servers have no TLS (verify/require in AWS), as for the rotation functions.
+        REGISTRY.resolve(sandbox.resources["VerifyRestoreFunction"]["Ref"]).environment["DATABASE_TLS"] = "disable"
     from moto.rds.models import rds_backends
 
     from cpctl.sandbox.moto_patches.events import ACCOUNT

@@ -13,6 +13,8 @@ locals {
     "s3/backups-bucket"          = module.backups_bucket.s3_bucket_id
     "s3/backups-dr-bucket"       = module.backups_dr_bucket.s3_bucket_id
     "redis/auth-token-secret"    = aws_secretsmanager_secret.redis_auth.arn
+    "backup/dr-kms-key-arn"      = aws_kms_key.dr.arn
+    "rds/writer-record-name"     = aws_route53_record.writer.fqdn
   }
 }
 
