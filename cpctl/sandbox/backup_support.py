@@ -183,6 +183,8 @@ class DataPlane:
     # Set by a test or the demo: a restore then loses rows of this table (a corrupted restore).
     corrupt_next: str | None = None
     source_instance: str = ""
+    region: str = ""
+    previous_port: int = 5432
 
     def on_snapshot(self, region: str, snapshot_id: str, instance_id: str) -> None:
         if instance_id != self.source_instance:
@@ -242,6 +244,16 @@ class DataPlane:
         ):
             if hook in backup_patch.HOOKS[name]:
                 backup_patch.HOOKS[name].remove(hook)
+        if self.region:
+            # The primary's endpoint is no longer this source server's.
+            backup_patch.unmap_endpoint(self.region, self.source_instance)
+            from moto.rds.models import rds_backends
+
+            from cpctl.sandbox.moto_patches.events import ACCOUNT
+
+            primary = rds_backends[ACCOUNT][self.region].databases.get(self.source_instance)
+            if primary is not None:
+                primary.port = self.previous_port
         for server in self.restored.values():
             server.stop()
         self.restored.clear()
@@ -271,16 +283,32 @@ def _put_secret(region: str, secret_arn: str, value: dict[str, str]) -> None:
 def attach_database(sandbox: Sandbox, source: PostgresServer, database: str = "sip") -> DataPlane:
     """Make ``source`` the primary's data: its snapshots dump it, restores load a new server from them."""
     plane = DataPlane(source=source, database=database, source_instance=sandbox.primary_id)
+    from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+
+    if "VerifyRestoreFunction" in sandbox.resources:
+        # The private servers have no TLS (verify/require in AWS), as for the rotation functions.
+        REGISTRY.resolve(sandbox.resources["VerifyRestoreFunction"]["Ref"]).environment["DATABASE_TLS"] = "disable"
     from moto.rds.models import rds_backends
 
     from cpctl.sandbox.moto_patches.events import ACCOUNT
 
     primary = rds_backends[ACCOUNT][sandbox.region].databases[sandbox.primary_id]
+    plane.previous_port = int(primary.port or 5432)
     primary.port = source.port
     backup_patch.map_endpoint(sandbox.region, sandbox.primary_id, source.host, source.port)
     secret = getattr(getattr(primary, "master_user_secret", None), "secret_arn", None)
-    if secret:
-        _put_secret(sandbox.region, str(secret), {"username": source.superuser, "password": source.password})
+    value = {"username": source.superuser, "password": source.password}
+    try:
+        if not secret:
+            raise LookupError("no managed master secret")
+        _put_secret(sandbox.region, str(secret), value)
+    except Exception:  # gone (another scenario replaced it): RDS makes a new one when managing it
+        from moto.rds.models import MasterUserSecret
+
+        primary.master_user_secret = MasterUserSecret(primary, None)
+        primary.manage_master_user_password = True
+        _put_secret(sandbox.region, primary.master_user_secret.secret_arn, value)
+    plane.region = sandbox.region
     backup_patch.HOOKS["on_snapshot"].append(plane.on_snapshot)
     backup_patch.HOOKS["on_copy"].append(plane.on_copy)
     backup_patch.HOOKS["on_restore"].append(plane.on_restore)

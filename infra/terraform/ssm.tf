@@ -8,8 +8,10 @@ locals {
     "rds/monitoring-role-arn"                 = aws_iam_role.rds_monitoring.arn
     "rds/reader-hosted-zone-id"               = aws_route53_zone.private.zone_id
     "rds/reader-record-name"                  = "reader.db.${local.private_zone_name}"
-    "rds/writer-record-name"                  = aws_route53_record.writer.name
+    "rds/writer-record-name"                  = aws_route53_record.writer.fqdn
     "rds/master-secret-arn"                   = module.postgres.master_user_secret_arn
+    "network/private-subnet-ids"              = join(",", module.vpc.private_subnets)
+    "network/controlplane-sg-id"              = aws_security_group.controlplane.id
     "controlplane/rotation-security-group-id" = aws_security_group.controlplane.id
     "backup/dr-kms-key-arn"                   = aws_kms_key.dr.arn # in dr_region: the DR copies of RDS snapshots
     "s3/backups-bucket"                       = module.backups_bucket.s3_bucket_id

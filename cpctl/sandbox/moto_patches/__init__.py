@@ -51,8 +51,9 @@ def _modules() -> list[ModuleType]:
         codebuild,
         iam_enforcement,
         dynamodb_ttl,
-        backup,
         snapshots,
+        # After snapshots: its fast lookup by id would otherwise skip backup's holds (creating, pending).
+        backup,
     ]
     try:
         from cpctl.sandbox.moto_patches import elasticache

@@ -79,6 +79,11 @@ def map_endpoint(region: str, instance_id: str, host: str, port: int) -> None:
         _ENDPOINTS[(region, instance_id.lower())] = (host, port)
 
 
+def unmap_endpoint(region: str, instance_id: str) -> None:
+    with _LOCK:
+        _ENDPOINTS.pop((region, instance_id.lower()), None)
+
+
 def _call_hooks(name: str, *args: Any) -> None:
     for hook in list(HOOKS[name]):
         hook(*args)

@@ -52,7 +52,7 @@ def create_snapshot(ec: Any, group: str, name: str, tags: dict[str, str]) -> str
 
             raise ResourceBusy(f"{group} is being changed; the snapshot waits") from None
         if code in {"SnapshotQuotaExceededFault", "SnapshotQuotaExceeded"}:
-            from controlplane.backup.models import QuotaExceeded
+            from controlplane.models.errors import QuotaExceeded
 
             raise QuotaExceeded(f"CreateSnapshot {name}: the snapshot quota is reached") from None
         if code not in {"SnapshotAlreadyExistsFault", "SnapshotAlreadyExists"}:

@@ -27,7 +27,7 @@ from controlplane.models.errors import InvalidRequest, ResourceNotFound, error_m
 from controlplane.models.outcome import OutcomeStatus, Requester, WorkflowOutcome
 
 WORKFLOW = "restore-drill"
-TASKS = ("plan", "lock", "restore", "poll", "verify", "teardown", "record")
+TASKS = ("plan", "lock", "restore", "poll", "teardown", "record")  # verify: controlplane.backup.in_vpc
 
 
 class DrillRequest(Model):
@@ -50,10 +50,22 @@ class DrillPlan(Model):
     report_key: str
 
 
+class Endpoint(Model):
+    """Where to log in to an instance, read outside the VPC (the RDS API), used inside it (the database)."""
+
+    instance: str
+    address: str
+    port: int
+    secret_arn: str
+
+
 class DrillProgress(Model):
     state: Literal["in_progress", "done", "failed", "timed_out"]
     polls: int = 0
     started_at: datetime
+    # Once available: the restored instance's and the source's endpoints, for the verify step in the VPC.
+    restored: Endpoint | None = None
+    source: Endpoint | None = None
     status: str = ""
     detail: str = ""
 
@@ -167,7 +179,8 @@ def restore_step(state: DrillState, store: LeaseStore, pol: BackupPolicy, now: d
     }
     restored = rds.restore(client, plan.instance_id, plan.snapshot_id, plan.instance_class, source, tags)
     status = str(restored.get("DBInstanceStatus", "creating"))
-    return DrillProgress(state="done" if status == "available" else "in_progress", started_at=now, status=status)
+    # Always polled once (the Choice sends "in_progress" to the poll), which reads the endpoints.
+    return DrillProgress(state="in_progress", started_at=now, status=status)
 
 
 def poll_step(state: DrillState, store: LeaseStore, pol: BackupPolicy, now: datetime) -> DrillProgress:
@@ -176,10 +189,15 @@ def poll_step(state: DrillState, store: LeaseStore, pol: BackupPolicy, now: date
     previous = state.restore
     started = previous.started_at if previous else now
     polls = (previous.polls if previous else 0) + 1
-    status = str(rds.describe_instance(aws.client("rds"), plan.instance_id).get("DBInstanceStatus"))
+    client = aws.client("rds")
+    instance = rds.describe_instance(client, plan.instance_id)
+    status = str(instance.get("DBInstanceStatus"))
     progress = DrillProgress(state="in_progress", polls=polls, started_at=started, status=status)
     if status == "available":
-        return progress.model_copy(update={"state": "done"})
+        source = rds.describe_instance(client, plan.db_instance)
+        return progress.model_copy(
+            update={"state": "done", "restored": endpoint_of(instance), "source": endpoint_of(source)}
+        )
     if status in {"failed", "incompatible-restore", "incompatible-parameters", "deleting"}:
         return progress.model_copy(update={"state": "failed", "detail": f"the restored instance is {status}"})
     elapsed = max(polls * state.poll_seconds, (now - started).total_seconds())
@@ -188,26 +206,42 @@ def poll_step(state: DrillState, store: LeaseStore, pol: BackupPolicy, now: date
     return progress
 
 
-def _credentials(instance: dict[str, Any]) -> dict[str, Any]:
+def endpoint_of(instance: dict[str, Any]) -> Endpoint:
     arn = (instance.get("MasterUserSecret") or {}).get("SecretArn")
     if not arn:
         raise InvalidRequest(f"{instance['DBInstanceIdentifier']} has no managed master secret to connect with")
-    secret = aws.client("secretsmanager").get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")
-    return dict(json.loads(secret["SecretString"]))
+    where = instance.get("Endpoint") or {}
+    return Endpoint(
+        instance=str(instance["DBInstanceIdentifier"]), address=str(where.get("Address", "")),
+        port=int(where.get("Port") or 5432), secret_arn=str(arn),
+    )  # fmt: skip
 
 
-def connect(instance: dict[str, Any], database: str) -> Any:
-    """A pg8000 connection to an instance's endpoint with its managed master secret (TLS in AWS)."""
+def _ssl_context() -> Any:
+    """``DATABASE_TLS`` as the rotation functions read it: verify (default; ``DATABASE_CA_BUNDLE`` or the
+    system store), require (encrypted, certificate unchecked), disable (the sandbox's private servers)."""
+    import os
     import ssl
 
+    mode = os.environ.get("DATABASE_TLS", "verify").lower()
+    if mode == "disable":
+        return None
+    context = ssl.create_default_context(cafile=os.environ.get("DATABASE_CA_BUNDLE") or None)
+    if mode == "require":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connect(endpoint: Endpoint, database: str) -> Any:
+    """A pg8000 connection with the instance's managed master secret; never logs the secret."""
     import pg8000.native
 
-    secret = _credentials(instance)
-    endpoint = instance["Endpoint"]
-    tls = None if endpoint["Address"] in {"127.0.0.1", "localhost"} else ssl.create_default_context()
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=endpoint.secret_arn, VersionStage="AWSCURRENT")
+    credentials = json.loads(secret["SecretString"])
     return pg8000.native.Connection(
-        user=secret["username"], password=secret["password"], host=endpoint["Address"],
-        port=int(endpoint["Port"]), database=database, timeout=10, ssl_context=tls,
+        user=credentials["username"], password=credentials["password"], host=endpoint.address,
+        port=endpoint.port, database=database, timeout=10, ssl_context=_ssl_context(),
     )  # fmt: skip
 
 
@@ -244,12 +278,12 @@ def data_checks(restored: Any, source: Any, drill: DrillPolicy) -> list[Check]:
 def verify_step(state: DrillState, store: LeaseStore, pol: BackupPolicy, now: datetime) -> DrillFigures:
     request, plan = _require(state)
     store.renew(plan.lease_key, owner(request), pol.lock_ttl_seconds, now)
-    client = aws.client("rds")
-    restored_instance = rds.describe_instance(client, plan.instance_id)
-    source_instance = rds.describe_instance(client, plan.db_instance)
+    progress = state.restore
+    if progress is None or progress.restored is None or progress.source is None:
+        raise InvalidRequest("the workflow state has no endpoints to verify")
     with (
-        connect(restored_instance, pol.drill.database) as restored,
-        connect(source_instance, pol.drill.database) as source,
+        connect(progress.restored, pol.drill.database) as restored,
+        connect(progress.source, pol.drill.database) as source,
     ):
         checks = data_checks(restored, source, pol.drill)
     started = state.restore.started_at if state.restore else now
@@ -318,7 +352,7 @@ def _state(event: dict[str, Any]) -> DrillState:
         raise InvalidRequest(f"malformed workflow state: {exc.error_count()} problems") from None
 
 
-def handle(event: Any) -> Any:  # noqa: PLR0911
+def handle(event: Any) -> Any:
     if not isinstance(event, dict) or event.get("task") not in TASKS:
         raise InvalidRequest(f"the event must name a task, one of {list(TASKS)}")
     task, pol, now = str(event["task"]), backup_policy(), now_utc()
@@ -340,8 +374,6 @@ def handle(event: Any) -> Any:  # noqa: PLR0911
         return restore_step(state, store, pol, now)
     if task == "poll":
         return poll_step(state, store, pol, now)
-    if task == "verify":
-        return verify_step(state, store, pol, now)
     return teardown_step(state)
 
 

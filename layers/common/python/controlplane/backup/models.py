@@ -8,14 +8,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from controlplane.models.base import LenientModel, Model
-from controlplane.models.errors import ControlPlaneError
+from controlplane.models.errors import QuotaExceeded
 from controlplane.models.outcome import Requester, WorkflowOutcome
 
-
-class QuotaExceeded(ControlPlaneError):
-    """A snapshot quota is reached (manual snapshots per region, ElastiCache snapshots): the state machine
-    retries after a while (cleanup or finishing copies free room), then the part fails with this name."""
-
+__all__ = ["QuotaExceeded"]
 
 Part = Literal["rds", "cache", "buckets", "eks"]
 ALL_PARTS: tuple[Part, ...] = ("rds", "cache", "buckets", "eks")

@@ -125,7 +125,7 @@ def create_snapshot(rds: Any, db_instance: str, snapshot_id: str, tags: dict[str
     except Exception as exc:
         _raise_transient(exc)
         if aws.error_code(exc) in QUOTA_CODES:
-            from controlplane.backup.models import QuotaExceeded
+            from controlplane.models.errors import QuotaExceeded
 
             raise QuotaExceeded(f"CreateDBSnapshot {snapshot_id}: the manual snapshot quota is reached") from None
         if aws.error_code(exc) not in {"DBSnapshotAlreadyExists", "DBSnapshotAlreadyExistsFault"}:

@@ -28,7 +28,16 @@ from controlplane.models.errors import InvalidRequest, error_message, validation
 from controlplane.models.outcome import OutcomeStatus, Requester, RequesterType, WorkflowOutcome
 
 WORKFLOW = "recovery"
-TASKS = ("plan", "lock", "restore", "poll", "verify", "request_approval", "switch", "health", "teardown", "record")
+TASKS = (
+    "plan",
+    "lock",
+    "restore",
+    "poll",
+    "request_approval",
+    "switch",
+    "teardown",
+    "record",
+)  # verify, health: in_vpc
 
 
 class InvalidBackup(InvalidRequest):
@@ -166,7 +175,8 @@ def restore_step(state: RecoveryState, store: LeaseStore, pol: BackupPolicy, now
     }
     restored = rds.restore(client, plan.instance_id, plan.snapshot_id, plan.instance_class, source, tags)
     status = str(restored.get("DBInstanceStatus", "creating"))
-    return drill.DrillProgress(state="done" if status == "available" else "in_progress", started_at=now, status=status)
+    # Always polled once (the Choice sends "in_progress" to the poll), which reads the endpoint.
+    return drill.DrillProgress(state="in_progress", started_at=now, status=status)
 
 
 def poll_step(state: RecoveryState, store: LeaseStore, pol: BackupPolicy, now: datetime) -> drill.DrillProgress:
@@ -176,10 +186,11 @@ def poll_step(state: RecoveryState, store: LeaseStore, pol: BackupPolicy, now: d
     previous = as_drill.restore
     started = previous.started_at if previous else now
     polls = (previous.polls if previous else 0) + 1
-    status = str(rds.describe_instance(aws.client("rds"), plan.instance_id).get("DBInstanceStatus"))
+    instance = rds.describe_instance(aws.client("rds"), plan.instance_id)
+    status = str(instance.get("DBInstanceStatus"))
     progress = drill.DrillProgress(state="in_progress", polls=polls, started_at=started, status=status)
     if status == "available":
-        return progress.model_copy(update={"state": "done"})
+        return progress.model_copy(update={"state": "done", "restored": drill.endpoint_of(instance)})
     elapsed = max(polls * state.poll_seconds, (now - started).total_seconds())
     if status in {"failed", "incompatible-restore", "deleting"} or elapsed >= pol.drill.restore_timeout_seconds:
         state_name: Literal["failed", "timed_out"] = (
@@ -191,10 +202,11 @@ def poll_step(state: RecoveryState, store: LeaseStore, pol: BackupPolicy, now: d
 
 def verify_step(state: RecoveryState, pol: BackupPolicy) -> list[Check]:
     """The restored data stands on its own (the source may be gone): every key table present and readable."""
-    _, plan = _require(state)
-    instance = rds.describe_instance(aws.client("rds"), plan.instance_id)
+    _require(state)
+    if state.restore is None or state.restore.restored is None:
+        raise InvalidRequest("the workflow state has no endpoint to verify")
     checks: list[Check] = []
-    with drill.connect(instance, pol.drill.database) as connection:
+    with drill.connect(state.restore.restored, pol.drill.database) as connection:
         for table in pol.drill.tables:
             exists = connection.run("SELECT to_regclass(:name) IS NOT NULL", name=f"public.{table.name}")[0][0]
             if not exists:
@@ -269,12 +281,13 @@ def switch_step(state: RecoveryState) -> dict[str, Any]:
 
 
 def health_step(state: RecoveryState, pol: BackupPolicy) -> Check:
+    """The switched-to instance answers queries at the endpoint the record now names."""
     _, plan = _require(state)
-    instance = rds.describe_instance(aws.client("rds"), plan.instance_id)
-    with drill.connect(instance, pol.drill.database) as connection:
+    if state.restore is None or state.restore.restored is None:
+        raise InvalidRequest("the workflow state has no endpoint to check")
+    with drill.connect(state.restore.restored, pol.drill.database) as connection:
         answer = connection.run("SELECT 1")[0][0]
-    return Check(name="recovery.health", passed=instance.get("DBInstanceStatus") == "available" and answer == 1,
-                 detail=f"{plan.instance_id} {instance.get('DBInstanceStatus')}, answers queries")  # fmt: skip
+    return Check(name="recovery.health", passed=answer == 1, detail=f"{plan.instance_id} answers queries")
 
 
 def teardown_step(state: RecoveryState) -> dict[str, Any]:
@@ -358,9 +371,7 @@ def handle(event: Any) -> Any:
     routes: dict[str, Any] = {
         "restore": lambda: restore_step(state, store, pol, now),
         "poll": lambda: poll_step(state, store, pol, now),
-        "verify": lambda: [c.model_dump(mode="json") for c in verify_step(state, pol)],
         "switch": lambda: switch_step(state),
-        "health": lambda: health_step(state, pol),
         "teardown": lambda: teardown_step(state),
     }
     return routes[task]()

@@ -54,6 +54,11 @@ class ApplyFailed(ControlPlaneError):
     """AWS refused the change for a reason a retry will not fix."""
 
 
+class QuotaExceeded(ControlPlaneError):
+    """An AWS quota is reached (manual snapshots per region, ElastiCache snapshots): the state machine
+    retries after minutes (cleanup or finishing copies free room), then the step fails with this name."""
+
+
 class TransientAwsError(ControlPlaneError):
     """Throttling or a service hiccup that outlived the client's own retries; the state machine retries."""
 
