@@ -64,3 +64,56 @@ def test_a_function_skipping_the_vpc_check_is_outside_the_vpc() -> None:
     assert skipping
     for name in skipping:
         assert "VpcConfig" not in resources[name]["Properties"], name
+
+
+PLAN_JSON = {
+    "format_version": "1.2",
+    "terraform_version": "1.11.4",
+    "planned_values": {
+        "root_module": {
+            "resources": [
+                {
+                    "address": "aws_ssm_parameter.p",
+                    "mode": "managed",
+                    "type": "aws_ssm_parameter",
+                    "name": "p",
+                    "provider_name": "registry.terraform.io/hashicorp/aws",
+                    "schema_version": 0,
+                    "values": {"name": "/x/y", "type": "String", "value": "v", "tags": None},
+                }
+            ]
+        }
+    },
+    "resource_changes": [
+        {
+            "address": "aws_ssm_parameter.p",
+            "mode": "managed",
+            "type": "aws_ssm_parameter",
+            "name": "p",
+            "provider_name": "registry.terraform.io/hashicorp/aws",
+            "change": {"actions": ["create"], "before": None, "after": {"name": "/x/y", "type": "String"}},
+        }
+    ],
+}
+
+
+def test_a_plan_scan_applies_the_inline_skips_only_with_plan_enrichment(tmp_path: Path) -> None:
+    """PlatformDeploy's plan build scans plan.json: checkov reads the code's #checkov:skip comments there only
+    with --repo-root-for-plan-enrichment, so infra/buildspecs/plan.yml passes the Terraform directory."""
+    import json
+
+    (tmp_path / "main.tf").write_text(
+        'resource "aws_ssm_parameter" "p" {\n'
+        "  #checkov:skip=CKV2_AWS_34:identifiers only, no secret in this parameter\n"
+        '  name  = "/x/y"\n  type  = "String"\n  value = "v"\n}\n'
+    )
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN_JSON))
+    plan = ("--file", str(tmp_path / "plan.json"), "--framework", "terraform_plan")
+    bare = checkov.scan(checkov.Target("plan", plan))
+    enriched = checkov.scan(checkov.Target("plan", (*plan, "--repo-root-for-plan-enrichment", str(tmp_path))))
+    assert [check["check_id"] for check in bare.failed] == ["CKV2_AWS_34"]
+    assert enriched.failed == [] and [check["check_id"] for check in enriched.skipped] == ["CKV2_AWS_34"]
+    buildspec = (checkov.REPO_ROOT / "infra" / "buildspecs" / "plan.yml").read_text()
+    scan_line = next(line for line in buildspec.splitlines() if "checkov --file plan.json" in line)
+    assert "--repo-root-for-plan-enrichment ." in scan_line
+    assert 'cd "$CODEBUILD_SRC_DIR/infra/terraform"' in buildspec
