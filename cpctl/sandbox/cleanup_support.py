@@ -304,3 +304,42 @@ def seed_metrics(sandbox: Sandbox, now: datetime, days: int = 7, every_hours: in
     for namespace, items in by_namespace.items():
         for start in range(0, len(items), 20):
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=items[start : start + 20])
+
+
+def capture_samples() -> dict[str, Any]:
+    """The event each task of a sample Cleanup and Cost review received, by ``<function dir>/<task>.json``
+    (``python -m cpctl.sandbox.cleanup_support`` writes them to events/ for ``sam local invoke -e``)."""
+    import json as _json
+
+    from controlplane import clock
+
+    from cpctl import REPO_ROOT
+    from cpctl.sandbox.moto_patches.lambda_bridge import REGISTRY
+    from cpctl.sandbox.runtime import Sandbox
+    from cpctl.sandbox.samples import _function_dirs
+
+    dirs = _function_dirs()
+    samples: dict[str, Any] = {}
+    with Sandbox() as sandbox:
+        seed_history(sandbox, clock.now())
+        seed_metrics(sandbox, clock.now())
+        runs = (
+            ("CleanupStateMachine", "events/cleanup/scheduled.json", "sample-cleanup"),
+            ("CostReviewStateMachine", "events/cost_review/weekly.json", "sample-cost-review"),
+        )
+        for machine, request, name in runs:
+            report = sandbox.run(machine, _json.loads((REPO_ROOT / request).read_text()), name=name)
+            if report.outcome != "Succeeded":
+                raise RuntimeError(f"{name} ended {report.outcome}: {report.reason}")
+        for invocation in REGISTRY.invocations:
+            event = invocation["event"]
+            if invocation["execution"] in ("sample-cleanup", "sample-cost-review") and isinstance(event, dict):
+                samples.setdefault(f"{dirs[invocation['function']]}/{event.get('task')}.json", event)
+    return samples
+
+
+if __name__ == "__main__":
+    from cpctl.sandbox.samples import write
+
+    for path in write(capture_samples()):
+        print(path)

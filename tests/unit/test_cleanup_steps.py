@@ -223,3 +223,20 @@ def test_a_backup_cannot_start_on_a_source_cleanup_is_pruning() -> None:
     steps.lock_unit(unit_task(state), store, lease_store, POLICY, NOW)
     with pytest.raises(LockHeld):
         lease_store.acquire(leases.db_instance_key("db"), "backup/nightly-2", 3600, NOW, "backup")
+
+
+def test_captured_task_samples_match_their_models() -> None:
+    """events/<function>/<task>.json, captured by ``python -m cpctl.sandbox.cleanup_support`` (sam local invoke -e)."""
+    from controlplane.cleanup.models import CleanupState
+    from controlplane.costreview.models import ReviewState
+
+    events = Path("events")
+    plan_event = json.loads((events / "plan_cleanup" / "plan.json").read_text())
+    assert steps.parse_request(plan_event["input"], plan_event["execution"]).execution == "sample-cleanup"
+    finish = CleanupState.model_validate(json.loads((events / "plan_cleanup" / "finish.json").read_text())["state"])
+    assert finish.plan is not None and finish.plan.units
+    for task in ("lock", "delete"):
+        event = json.loads((events / "delete_artifacts" / f"{task}.json").read_text())
+        assert event["task"] == task and UnitTask.model_validate(event["unit"]).execution == "sample-cleanup"
+    record = json.loads((events / "review_cost" / "record.json").read_text())
+    assert ReviewState.model_validate(record["state"]).summary is not None

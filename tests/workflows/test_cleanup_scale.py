@@ -103,3 +103,15 @@ def test_ten_thousand_snapshots_in_one_execution(sandbox: Sandbox) -> None:
     largest = max(len(json.dumps([i["event"], i["result"]], default=str)) for i in REGISTRY.invocations)
     assert largest < PAYLOAD_LIMIT
     assert report.calls("DescribeDBSnapshots") >= 100  # 100 pages of 100 at least, plus one read per 50 deletions
+
+
+def test_a_throttled_listing_is_retried_by_the_state_machine(sandbox: Sandbox) -> None:
+    """DescribeDBSnapshots throttled past the client's three attempts: the plan fails with TransientAwsError,
+    Step Functions retries it with back-off, and the run completes as if nothing happened."""
+    cs.create_buckets(sandbox)
+    cs.seed_burst(sandbox, clock.now(), 5)
+    fault = sandbox.state.inject("rds", "DescribeDBSnapshots", "Throttling", times=4)
+    report = sandbox.run(SM, {"dry_run": True})
+    assert report.outcome == "DryRun", report.reason
+    assert fault.taken == 4
+    assert (report.output or {})["breakdown"]["artifacts"] == 5
