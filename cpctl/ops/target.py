@@ -140,7 +140,12 @@ class Target:
     def state_machine(self, wanted: str) -> tuple[str, str]:
         """(logical id, ARN) of the workflow ``wanted`` names (``scale``, ``RestoreDrill``, an ARN)."""
         if wanted.startswith("arn:"):
-            for logical_id, arn in self.state_machines.items():
+            # An ARN needs no stack to look it up in: name it from the stack when there is one.
+            try:
+                known = self.state_machines
+            except CpctlError:
+                known = {}
+            for logical_id, arn in known.items():
                 if arn == wanted:
                     return logical_id, arn
             return wanted.rsplit(":", 1)[-1], wanted

@@ -59,7 +59,7 @@ def publish_outputs(sandbox: Sandbox) -> None:
     if "DatabaseRecordName" not in outputs:
         outputs["DatabaseRecordName"] = (
             f"/sip/{sandbox.environment}/rds/writer-record-name",
-            f"db.sip-{sandbox.environment}.internal",
+            f"writer.db.sip-{sandbox.environment}.internal",
         )
     zone = outputs.get("ReaderHostedZoneId")
     if zone is not None and sandbox.seed_platform:

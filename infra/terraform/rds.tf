@@ -139,17 +139,3 @@ resource "aws_route53_record" "reader_baseline" {
     weight = 1
   }
 }
-
-# The writer endpoint applications use: a CNAME to the primary. Terraform creates it; the control plane's
-# Recovery workflow points it at a restored instance after an approval (docs/backup.md).
-resource "aws_route53_record" "writer" {
-  zone_id = aws_route53_zone.private.zone_id
-  name    = "db.${local.private_zone_name}"
-  type    = "CNAME"
-  ttl     = 30
-  records = [module.postgres.primary_address]
-
-  lifecycle {
-    ignore_changes = [records]
-  }
-}

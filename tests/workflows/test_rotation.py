@@ -237,14 +237,15 @@ def test_cpctl_rotate_starts_the_workflow_with_the_request_it_validates(sandbox:
             "--requester",
             "bob@example.com",
             "--dry-run",
+            "--json",
         ]
     )
     assert code == 0
-    execution = capsys.readouterr().out.strip()
+    execution = json.loads(capsys.readouterr().out)["executionArn"]
     report = sandbox.wait(execution)
     assert report.outcome == "DryRun" and report.output["requester"] == {"type": "person", "id": "bob@example.com"}
-    with pytest.raises(SystemExit):
-        main(["rotate", "--state-machine-arn", arn, "--reason", "x", "--requester", "bob"])
+    # Neither --secret nor --all-due: a usage error (exit code 2), nothing started.
+    assert main(["rotate", "--state-machine-arn", arn, "--reason", "x", "--requester", "bob"]) == 2
 
 
 def test_the_schedule_rotates_what_is_due_one_secret_after_the_other(
