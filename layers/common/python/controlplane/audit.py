@@ -8,6 +8,7 @@ model holds, and never a secret.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,8 @@ def record(outcome: WorkflowOutcome, store: StateStore, settings: Settings, noti
 
     The audit item is keyed by the execution's start, so a retried recording writes the same item.
     """
+    if outcome.execution_arn is None:
+        outcome = _with_execution_arn(outcome, settings)
     body = outcome.model_dump(mode="json", exclude_none=True)
     store.put_audit(outcome.audit_key(), outcome.started_at or outcome.recorded_at, outcome.execution, body)
 
@@ -39,6 +42,15 @@ def record(outcome: WorkflowOutcome, store: StateStore, settings: Settings, noti
     if outcome.status in set(notify_on):
         notify(outcome, settings)
     logger.info("outcome recorded", extra={"status": outcome.status.value, "resource": outcome.audit_key()})
+
+
+def _with_execution_arn(outcome: WorkflowOutcome, settings: Settings) -> WorkflowOutcome:
+    """A workflow whose record step was not given ``$$.Execution.Id`` still links its execution."""
+    from controlplane.console import STATE_MACHINE_NAME_PATTERN_VARIABLE, execution_arn_of
+
+    pattern = os.environ.get(STATE_MACHINE_NAME_PATTERN_VARIABLE)
+    arn = execution_arn_of(outcome.workflow, outcome.execution, settings.notify_topic_arn, pattern)
+    return outcome.model_copy(update={"execution_arn": arn}) if arn else outcome
 
 
 def add_metrics(outcome: WorkflowOutcome) -> None:
