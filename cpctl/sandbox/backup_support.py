@@ -196,6 +196,13 @@ class DataPlane:
         command = [str(find_binary("pg_dump")), "-Fc", "-h", self.source.host, "-p", str(self.source.port),
                    "-U", self.source.superuser, "-f", str(path), self.database]  # fmt: skip
         subprocess.run(command, check=True, capture_output=True, env={**_base_env(), **env}, timeout=120)
+        # An RDS snapshot is the whole instance, roles included (the rotation's users and their clones):
+        # the roles travel beside the database's dump, or its grants would not restore.
+        # (No passwords: the restored instance's master password is the one its new secret holds.)
+        roles_file = str(path.with_suffix(".roles.sql"))
+        roles = [str(find_binary("pg_dumpall")), "--globals-only", "--no-role-passwords", "-h", self.source.host,
+                 "-p", str(self.source.port), "-U", self.source.superuser, "-f", roles_file]  # fmt: skip
+        subprocess.run(roles, check=True, capture_output=True, env={**_base_env(), **env}, timeout=120)
         self.dumps[(region, snapshot_id)] = path
 
     def on_copy(self, source_region: str, target_region: str, snapshot_id: str) -> None:
@@ -215,11 +222,18 @@ class DataPlane:
             _put_secret(region, secret_arn, {"username": self.source.superuser, "password": password})
         server = PostgresServer(superuser=self.source.superuser, database=self.database, password=password).start()
         self.restored[instance_id] = server
+        restore_env = {**_base_env(), "PGPASSWORD": password}
+        roles = dump.with_suffix(".roles.sql")
+        if roles.exists():
+            # Without ON_ERROR_STOP: the master role exists already, every other role is created.
+            psql = [str(find_binary("psql")), "-q", "-h", server.host, "-p", str(server.port), "-U", server.superuser,
+                    "-d", self.database, "-f", str(roles)]  # fmt: skip
+            subprocess.run(psql, check=True, capture_output=True, env=restore_env, timeout=120)
         command = [str(find_binary("pg_restore")), "--no-owner", "-h", server.host, "-p", str(server.port),
                    "-U", server.superuser, "-d", self.database, str(dump)]  # fmt: skip
-        subprocess.run(
-            command, check=True, capture_output=True, env={**_base_env(), "PGPASSWORD": password}, timeout=120
-        )
+        done = subprocess.run(command, capture_output=True, text=True, env=restore_env, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_restore of {dump.name} failed: {done.stderr.strip()[-500:]}")
         if self.corrupt_next:
             with server.connect(database=self.database) as connection:
                 connection.run(
