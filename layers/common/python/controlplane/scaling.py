@@ -383,11 +383,9 @@ def handle_record(event: Any) -> Outcome:
         raise InvalidRequest("the record task expects {'state': ..., 'execution': ..., 'started_at': ...}")
     cfg = settings()
     pol = policy()
-    started = event.get("started_at")
-    try:
-        started_at = datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else None
-    except ValueError:
-        raise InvalidRequest("started_at must be an ISO 8601 time") from None
+    from controlplane.models.outcome import started_at_of
+
+    started_at = started_at_of(event)
     outcome = outcome_of(_state(event.get("state", {})), str(event.get("execution", "")), now_utc(), started_at)
     if event.get("execution_arn"):
         try:

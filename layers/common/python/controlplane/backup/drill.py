@@ -385,11 +385,9 @@ def record(event: dict[str, Any]) -> DrillOutcome:
     from controlplane.store import DynamoStateStore
 
     cfg, pol = settings(), backup_policy()
-    started = event.get("started_at")
-    try:
-        started_at = datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else None
-    except ValueError:
-        raise InvalidRequest("started_at must be an ISO 8601 time") from None
+    from controlplane.models.outcome import started_at_of
+
+    started_at = started_at_of(event)
     state = _state(event)
     outcome = outcome_of(state, str(event.get("execution", "")), now_utc(), started_at)
     if outcome.rto_seconds is not None and outcome.rpo_seconds is not None:

@@ -618,11 +618,9 @@ def record(event: dict[str, Any]) -> BackupOutcome:
     from controlplane.store import DynamoStateStore
 
     cfg, pol = settings(), backup_policy()
-    started = event.get("started_at")
-    try:
-        started_at = datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else None
-    except ValueError:
-        raise InvalidRequest("started_at must be an ISO 8601 time") from None
+    from controlplane.models.outcome import started_at_of
+
+    started_at = started_at_of(event)
     outcome = outcome_of(_state(event), str(event.get("execution", "")), now_utc(), started_at)
     audit.record(outcome, DynamoStateStore(cfg.state_table), cfg, pol.notify_on)
     return outcome

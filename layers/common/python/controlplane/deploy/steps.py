@@ -390,11 +390,9 @@ def handle_notify(event: Any) -> Any:
     execution = str(event.get("execution", ""))
     if task == "request_approval":
         return request_approval_step(state, str(event.get("token", "")), execution, cfg, aws.client("sns"))
-    started = event.get("started_at")
-    try:
-        started_at = datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else None
-    except ValueError:
-        raise InvalidRequest("started_at must be an ISO 8601 time") from None
+    from controlplane.models.outcome import started_at_of
+
+    started_at = started_at_of(event)
     outcome = outcome_of(state, execution, now_utc(), started_at)
     notify_on = _policy(cfg).notify_on
     audit.record(outcome, audit_store(cfg), cfg, notify_on)

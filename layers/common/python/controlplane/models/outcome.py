@@ -85,3 +85,14 @@ class WorkflowOutcome(Model):
             f"Execution: {self.execution}",
             *([f"Console: {execution_url(self.execution_arn)}"] if self.execution_arn else []),
         ]
+
+
+def started_at_of(event: dict[str, object]) -> datetime | None:
+    """The execution's start a record task is given (``$$.Execution.StartTime``), or a named error."""
+    from controlplane.models.errors import InvalidRequest
+
+    started = event.get("started_at")
+    try:
+        return datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else None
+    except ValueError:
+        raise InvalidRequest("started_at must be an ISO 8601 time") from None

@@ -541,11 +541,9 @@ def handle_record(event: dict[str, Any]) -> RotationOutcome:
     from controlplane import audit
 
     cfg = settings()
-    started = event.get("started_at")
-    try:
-        started_at = datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else None
-    except ValueError:
-        raise InvalidRequest("started_at must be an ISO 8601 time") from None
+    from controlplane.models.outcome import started_at_of
+
+    started_at = started_at_of(event)
     try:
         state = RotationState.model_validate(event.get("state", {}))
     except ValidationError as exc:
