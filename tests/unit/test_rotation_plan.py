@@ -4,6 +4,7 @@ DescribeDBInstances as AWS does (the shapes of botocore's model)."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -296,19 +297,33 @@ def test_the_policy_refuses_what_does_not_fit() -> None:
 
 
 def test_vpc_endpoint_parameters_become_the_clients_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore takes a service's endpoint from AWS_ENDPOINT_URL_<SERVICE ID> (SDK "service-specific endpoints")."""
-    import boto3
-    from controlplane.rotation.endpoints import use_vpc_endpoints
+    """The rotation functions reach Secrets Manager and ElastiCache through the endpoints the template
+    names; other services keep the regional endpoint."""
+    from controlplane import aws
 
     host = "vpce-0abc-xyz.secretsmanager.us-east-1.vpce.amazonaws.com"
-    monkeypatch.setenv("SECRETS_MANAGER_ENDPOINT", host)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("SECRETS_MANAGER_ENDPOINT", host)
     monkeypatch.setenv("ELASTICACHE_ENDPOINT", "")
-    use_vpc_endpoints()
-    client = boto3.session.Session().client("secretsmanager", region_name="us-east-1")
-    assert client.meta.endpoint_url == f"https://{host}"
-    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+    assert aws.client("secretsmanager", "us-east-1").meta.endpoint_url == f"https://{host}"
+    assert aws.client("elasticache", "us-east-1").meta.endpoint_url == "https://elasticache.us-east-1.amazonaws.com"
+
+
+def test_a_vpc_endpoint_stays_with_its_parameter_not_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the endpoint was copied into AWS_ENDPOINT_URL_SECRETS_MANAGER, which outlived the
+    invocation (a warm Lambda process; the sandbox's one process), so every later Secrets Manager client
+    went to that host (in the test suite: "CreateSecret ... Not yet implemented", order-dependent)."""
+    from controlplane import aws
+
+    host = "vpce-0abc-xyz.secretsmanager.us-east-1.vpce.amazonaws.com"
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    before = {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")}
+    monkeypatch.setenv("SECRETS_MANAGER_ENDPOINT", host)
+    assert aws.client("secretsmanager", "us-east-1").meta.endpoint_url == f"https://{host}"
+    assert {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")} == before
+    monkeypatch.delenv("SECRETS_MANAGER_ENDPOINT")
+    regional = "https://secretsmanager.us-east-1.amazonaws.com"
+    assert aws.client("secretsmanager", "us-east-1").meta.endpoint_url == regional
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
@@ -320,3 +335,46 @@ def test_where_rds_manages_the_master_it_is_checked_not_rotated(environment: str
     assert pol.master_secret not in managed.secrets and managed.rds_managed_masters == [f"sip-{environment}-postgres"]
     own = pol.effective(master_managed_by_rds=False)
     assert pol.master_secret in own.secrets and own.rds_managed_masters == []
+
+
+def _polled(last_before: datetime | None, last_now: datetime | None, stages: dict[str, list[str]]) -> ItemProgress:
+    from controlplane.leases import InMemoryLeaseStore
+    from controlplane.rotation.models import ChangeStarted, RotationAction
+
+    action = RotationAction(
+        secret=APP,
+        secret_arn=f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{APP}-AbCdEf",
+        strategy="postgres_alternating",
+        action="rotate",
+        resource="sip-dev-postgres",
+        lease_key="rds#sip-dev-postgres",
+        version_before="v1",
+        token="v2",
+        last_rotated_before=last_before,
+    )
+    item = ItemState(action=action, execution="exec-1", change=ChangeStarted(started_at=NOW))
+    pol = load_rotation_policy("dev")
+    leases = InMemoryLeaseStore()
+    leases.acquire(action.lease_key, workflow.owner("exec-1"), pol.lock_ttl_seconds, NOW, workflow=workflow.WORKFLOW)
+    sm = FakeSecrets(**{action.secret_arn: metadata(last=last_now, stages=stages)})
+    return workflow.check_step(item, leases, pol, NOW + timedelta(seconds=5), sm=sm)
+
+
+def test_a_second_rotation_within_the_same_second_is_done() -> None:
+    """Regression: done needed LastRotatedDate to move; moto keeps whole seconds, so the second of two
+    quick rotations (make demo rotates the app user twice) waited out the verify budget and TimedOut."""
+    rotated = NOW.replace(microsecond=0)
+    progress = _polled(rotated, rotated, {"v1": ["AWSPREVIOUS"], "v2": ["AWSCURRENT", "AWSPENDING"]})
+    assert progress.state == "done" and "LastRotatedDate unchanged" in progress.detail
+
+
+@pytest.mark.parametrize(
+    ("stages", "last_now"),
+    [
+        ({"v1": ["AWSCURRENT"], "v2": ["AWSPENDING"]}, NOW),  # finishSecret has not run
+        ({"v1": ["AWSCURRENT"]}, NOW),  # the new version is missing
+        ({"v1": ["AWSPREVIOUS"], "v2": ["AWSCURRENT"]}, NOW - timedelta(days=1)),  # the date went back
+    ],
+)
+def test_a_rotation_is_not_done_before_finish_moves_current(stages: dict[str, list[str]], last_now: datetime) -> None:
+    assert _polled(NOW, last_now, stages).state == "in_progress"

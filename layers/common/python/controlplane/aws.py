@@ -56,7 +56,21 @@ def _config(max_attempts: int) -> Config:
     )
 
 
-_CLIENTS: dict[tuple[str, str | None, int], Any] = {}
+# VPC interface endpoints named by template parameters (the rotation functions run in the VPC and reach
+# Secrets Manager and ElastiCache only through them): a DNS name, empty where the endpoint's private DNS
+# answers for the regional name. Read per client, never copied into the process environment, where a
+# warm process (or the sandbox's one process) would keep it for every later caller.
+VPC_ENDPOINT_VARIABLES = {"secretsmanager": "SECRETS_MANAGER_ENDPOINT", "elasticache": "ELASTICACHE_ENDPOINT"}
+
+
+def vpc_endpoint_url(service: str) -> str | None:
+    """``https://<DNS name>`` of the service's VPC endpoint when one is named, else None."""
+    variable = VPC_ENDPOINT_VARIABLES.get(service)
+    host = os.environ.get(variable, "").strip() if variable else ""
+    return f"https://{host}" if host else None
+
+
+_CLIENTS: dict[tuple[str, str | None, int, str | None], Any] = {}
 # One session per process (credentials resolve once), and one loader of botocore's service models
 # for every session the process makes: a new loader parses the models' JSON again.
 _SESSION: list[Any] = []
@@ -65,7 +79,12 @@ _LOADER: list[Any] = []
 
 def client(service: str, region: str | None = None) -> Any:
     """A cached boto3 client for ``service`` with the control plane's retry and timeout policy."""
-    key = (service, region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"), _max_attempts())
+    key = (
+        service,
+        region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        _max_attempts(),
+        vpc_endpoint_url(service),
+    )
     found = _CLIENTS.get(key)
     if found is not None:
         return found
@@ -73,7 +92,7 @@ def client(service: str, region: str | None = None) -> Any:
         if key not in _CLIENTS:
             if not _SESSION:
                 _SESSION.append(new_session())
-            _CLIENTS[key] = _SESSION[0].client(service, region_name=key[1], config=_config(key[2]))
+            _CLIENTS[key] = _SESSION[0].client(service, region_name=key[1], config=_config(key[2]), endpoint_url=key[3])
         return _CLIENTS[key]
 
 

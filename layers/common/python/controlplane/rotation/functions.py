@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from controlplane.rotation.endpoints import use_vpc_endpoints
 from controlplane.rotation.errors import RotationError
 from controlplane.rotation.policy import StrategyName, deployed_rotation_policy
 from controlplane.rotation.protocol import Strategy, rotate
@@ -48,7 +47,6 @@ def handle_postgres(event: Any) -> dict[str, str]:
     from controlplane.rotation.protocol import parse_event
 
     parse_event(event)
-    use_vpc_endpoints()  # an unknown step is refused before anything else
     return rotate(event, strategy_for(event, _POSTGRES), leases=_leases())
 
 
@@ -56,5 +54,4 @@ def handle_redis(event: Any) -> dict[str, str]:
     from controlplane.rotation.protocol import parse_event
 
     parse_event(event)
-    use_vpc_endpoints()
     return rotate(event, strategy_for(event, {StrategyName.REDIS_AUTH_TOKEN}), leases=_leases())

@@ -300,8 +300,10 @@ def _drop_old_token(action: RotationAction, metadata: dict[str, Any], sm: Any, n
 def check_step(
     item: ItemState, lease_store: LeaseStore, pol: RotationPolicy, now: datetime, sm: Any = None
 ) -> ItemProgress:
-    """One poll (renewing the lease): done when the new version is AWSCURRENT, no AWSPENDING is left
-    elsewhere and LastRotatedDate moved; for a SET, when the group is available again."""
+    """One poll (renewing the lease): done when the new version is AWSCURRENT (only finishSecret moves
+    it), no AWSPENDING is left elsewhere and LastRotatedDate has not gone back; for a SET, when the
+    group is available again. LastRotatedDate is not required to move: two rotations of one secret
+    within its resolution (whole seconds in moto; AWS sets it after finishSecret returns) look equal."""
     action, change = item.action, item.change
     if change is None:
         raise InvalidRequest("the item has no change to check")
@@ -317,8 +319,10 @@ def check_step(
         metadata = sm.describe_secret(SecretId=action.secret_arn)
         labels = metadata.get("VersionIdsToStages", {}).get(action.token, [])
         last = _when(metadata.get("LastRotatedDate"))
-        moved = last is not None and (action.last_rotated_before is None or last > action.last_rotated_before)
-        done = "AWSCURRENT" in labels and not _in_progress(metadata) and moved
+        before = action.last_rotated_before
+        recorded = last is not None and (before is None or last >= before)
+        moved = last is not None and (before is None or last > before)
+        done = "AWSCURRENT" in labels and not _in_progress(metadata) and recorded
         detail = f"new version {'/'.join(labels) or 'missing'}; LastRotatedDate {'moved' if moved else 'unchanged'}"
     elapsed = max(polls * item.poll_seconds, (now - change.started_at).total_seconds())
     if done:
@@ -525,10 +529,7 @@ def handle_change(event: Any) -> Any:
 
 def handle_check(event: Any) -> Any:
     """CheckProgress (renews the lease), Verify and ObserveAfterError: they read, and log in."""
-    from controlplane.rotation.endpoints import use_vpc_endpoints
-
     task = _task(event, ("check", "verify", "observe"))
-    use_vpc_endpoints()
     item = _item(event)
     if task == "check":
         return check_step(item, DynamoLeaseStore(settings().state_table), _rotation_policy(), now_utc())
