@@ -28,6 +28,7 @@ from cpctl.sandbox.moto_patches import (
     lambda_bridge,
     rds,
     sfn_callbacks,
+    sfn_definitions,
     sfn_integration,
     snapshots,
 )
@@ -48,6 +49,7 @@ def _modules() -> list[ModuleType]:
         events_envelope,
         sfn_integration,
         sfn_callbacks,
+        sfn_definitions,
         codebuild,
         iam_enforcement,
         dynamodb_ttl,
