@@ -23,11 +23,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cpctl.sandbox.moto_patches.state import SandboxState
+if TYPE_CHECKING:  # the operator CLI imports this module: moto is for the serving side only
+    from cpctl.sandbox.moto_patches.state import SandboxState
 
 CONTROL_PREFIX = "/_sandbox"
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"

@@ -324,6 +324,21 @@ def test_help_documents_every_exit_code() -> None:
     assert documented == {int(code) for code in Exit}, result.stdout
 
 
+def test_operator_commands_do_not_load_the_sandbox_emulation() -> None:
+    """Regression: `cpctl executions` imported moto (through the sandbox's control module), a second of
+    every command's start, on an operator's laptop as in CI. The fault knobs talk HTTP only."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, cpctl.cli, cpctl.sandbox.control, cpctl.ops.render; "
+        "loaded = sorted(m for m in sys.modules if m == 'moto' or m.startswith('moto.')); "
+        "print(len(loaded))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "0", result.stdout + result.stderr
+
+
 def test_a_deployed_stack_is_found_by_its_outputs(served: ServedSandbox) -> None:
     """--stack-name / --environment read <Name>StateMachineArn and StateTableName from the stack's outputs
     (here a stack in the served sandbox's CloudFormation whose outputs point at its workflows)."""
