@@ -17,7 +17,7 @@ ENV ?= dev
 # sam build runs pip for python3.13 and make for the layer: the venv's interpreter comes first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv demo test lint validate unit integration workflows infra build deploy benchmark clean \
+.PHONY: help venv demo test lint validate validate-static unit integration workflows infra build deploy benchmark clean \
 	sandbox-up local-invoke-setup local-invoke
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make test       - set up .venv, run linters, template/ASL validation and every test"
 	@echo "make lint       - ruff and mypy"
 	@echo "make validate   - sam validate --lint, cfn-lint, statelint on every ASL file, checkov (infra/terraform, template.yaml)"
+	@echo "make validate-static - the same without checkov (make test: the suite runs checkov)"
 	@echo "make build      - sam build (arm64 wheels for the layer)"
 	@echo "make deploy ENV=dev|staging|prod - sam deploy --config-env \$$ENV"
 	@echo "make benchmark  - cold imports, transitions and API calls per workflow"
@@ -44,20 +45,24 @@ $(STAMP): pyproject.toml constraints.txt layers/common/requirements.txt
 demo: venv
 	$(BIN)/cpctl sandbox demo
 
-# Each test process has its own emulated AWS, so the suite runs on every core.
-test: venv lint validate
-	$(BIN)/pytest -q -n auto
+# Each test process has its own emulated AWS, so the suite runs on every core. A module's tests stay on
+# one worker (--dist loadfile): module fixtures (a served sandbox, checkov's scans, real servers) then
+# start once, not once per worker. checkov runs in the suite (tests/infra/test_checkov.py), not twice.
+test: venv lint validate-static
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common/python/controlplane cpctl functions
 
-validate: venv
+validate: validate-static
+	$(PY) -m cpctl.tools.checkov
+
+validate-static: venv
 	$(BIN)/sam validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/statelint --ignore=URI statemachines/*.asl.json
-	$(PY) -m cpctl.tools.checkov
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
