@@ -209,14 +209,14 @@ def scale(
         parsed = json.loads(resource)
     except ValueError as exc:
         raise CpctlError(f"--resource is not JSON ({exc})", Exit.USAGE, "") from None
-    request: dict[str, Any] = {
-        "resource": parsed,
-        "reason": reason,
-        "requester": {"type": "person", "id": requester},
-        "dry_run": dry_run,
-        ("desired" if desired is not None else "delta"): desired if desired is not None else delta,
-    }
+    size = {"desired": desired} if desired is not None else {"delta": delta}
+    request = _person_request(reason, requester, dry_run, resource=parsed, **size)
     return _start_and_report(target, state_machine_arn or "scale", request, None, wait, timeout, 1.0, as_json)
+
+
+def _person_request(reason: str, requester: str, dry_run: bool, **fields: Any) -> dict[str, Any]:
+    """A workflow request made by a person at the command line (audit records who and why)."""
+    return {"reason": reason, "requester": {"type": "person", "id": requester}, "dry_run": dry_run, **fields}
 
 
 @cli.command()
@@ -247,8 +247,7 @@ def rotate(
 
     if (secret is None) == (not all_due):
         raise CpctlError("give exactly one of --secret or --all-due", Exit.USAGE, "")
-    request: dict[str, Any] = {"reason": reason, "requester": {"type": "person", "id": requester}, "dry_run": dry_run}
-    request.update({"secret": secret} if secret else {"all_due": True})
+    request = _person_request(reason, requester, dry_run, **({"secret": secret} if secret else {"all_due": True}))
     # The lease owner and the audit key name the execution: rotate-<random>, as the schedule's are.
     name = f"rotate-{uuid.uuid4().hex[:16]}"
     return _start_and_report(target, state_machine_arn or "rotation", request, name, wait, timeout, 1.0, as_json)

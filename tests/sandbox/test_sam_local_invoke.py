@@ -69,6 +69,8 @@ def _invoke(served: ServedSandbox, function: str, event: Path) -> Any:
     result = invoke(function, event, served.endpoint)
     print(f"sam local invoke {function}: {time.monotonic() - started:.1f} s")
     assert result.ok, f"{function} failed in its container: {result.payload}\n{result.logs[-3000:]}"
+    # SAM read the account from the sandbox's STS (without it: ~7 s of retries to AWS, then a default).
+    assert "No current session found" not in result.logs, result.logs[-3000:]
     return result.payload
 
 
