@@ -110,3 +110,17 @@ def test_the_longest_period_fits_one_call_of_datapoints() -> None:
     """100,800 datapoints per GetMetricData call (CloudWatch API reference): 500 queries of 14 days hourly is
     168,000, so the client pages (NextToken); a day of points per query is 14 x 500 = 7,000."""
     assert POLICY.period_days * 24 * 3600 // POLICY.period_seconds_per_point * 500 <= 100_800
+
+
+def test_the_period_includes_a_run_started_earlier_in_the_same_second() -> None:
+    """Regression: the end was rounded down to the second, so a Scale run started 0.3 s before the review
+    (same second) fell outside the period and the control plane's own cost missed it."""
+    from datetime import UTC, datetime, timedelta
+
+    from controlplane.costreview.collect import period
+
+    now = datetime(2026, 11, 27, 10, 35, 1, 900_000, tzinfo=UTC)
+    start, end = period(now, 7)
+    assert start <= now - timedelta(seconds=0.3) <= end
+    assert end.microsecond == 0 and end - start == timedelta(days=7)
+    assert period(now.replace(microsecond=0), 7)[1] == now.replace(microsecond=0)

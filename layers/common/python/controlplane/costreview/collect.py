@@ -260,6 +260,8 @@ def _transitions(sfn: Any, execution_arn: str) -> int:
 
 
 def period(end: datetime, days: int) -> tuple[datetime, datetime]:
-    """The last ``days`` up to now (to the second): executions started a minute ago count."""
-    end = end.replace(microsecond=0)
+    """The last ``days`` up to now, in whole seconds and rounded up: an execution that started earlier in
+    the current second counts (rounding down left out a run started just before the review)."""
+    if end.microsecond:
+        end = end.replace(microsecond=0) + timedelta(seconds=1)
     return end - timedelta(days=days), end
