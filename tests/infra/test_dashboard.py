@@ -145,3 +145,20 @@ def test_every_emitting_call_site_names_a_catalog_metric() -> None:
         expected = families.get(name, {name})
         missing = expected - set(METRICS)
         assert not missing, f"{path.name} emits {sorted(missing)}, which METRICS does not list"
+
+
+def test_the_alarm_widget_shows_every_alarm_on_the_control_plane_itself() -> None:
+    """An alarm status widget needs each alarm's ARN: every workflow's failure alarm and the dead-letter
+    alarm must be listed (it showed only the first four after the newer workflows came)."""
+    resources = load_template(REPO / "template.yaml")["Resources"]
+    own = {
+        name
+        for name, spec in resources.items()
+        if spec["Type"] == "AWS::CloudWatch::Alarm" and name.endswith(("FailuresAlarm", "DeadLetterAlarm"))
+    }
+    body = next(s for s in resources.values() if s["Type"] == "AWS::CloudWatch::Dashboard")["Properties"]
+    raw = body["DashboardBody"]["Fn::Sub"]
+    (widget,) = [w for w in _dashboard()["widgets"] if w["type"] == "alarm"]
+    listed = set(re.findall(r"\$\{([A-Za-z0-9]+)\.Arn\}", raw[raw.index('"Control plane alarms"') :]))
+    assert len(widget["properties"]["alarms"]) == len(listed) <= 100  # CloudWatch's limit per alarm widget
+    assert own and own == listed, sorted(own ^ listed)
