@@ -133,3 +133,28 @@ def test_a_rejected_switch_deletes_the_restored_instance(box: Any) -> None:
     assert recovered_instances(sandbox) == []
     assert record_value(sandbox) == before
     assert sandbox.lock_items() == []
+
+
+def test_no_answer_within_the_approval_timeout_tears_down_and_switches_nothing(box: Any) -> None:
+    """The approval waits ``recovery.approval_timeout_seconds`` (policy) on the control plane's clock; with no
+    answer the task fails States.Timeout: the restore is deleted, the record is unchanged, the run fails
+    (TimedOut, as ApprovalTimedOut: a Fail state may not name a States.* error) and people are told.
+    Regression: the Fail state was given States.Timeout and broke."""
+    from controlplane.backup.policy import load_backup_policy
+
+    sandbox, snapshot = box
+    before = record_value(sandbox)
+    arn = sandbox.start_execution(
+        MACHINE, {"requester": PERSON, "snapshot_id": snapshot, "reason": "primary lost", "switch_dns": True}
+    )
+    token = approval_token(sandbox)
+    sandbox.advance_clock(load_backup_policy("dev").recovery.approval_timeout_seconds + 1)
+    run = sandbox.wait(arn)
+    assert run.status == "FAILED" and run.error == "ApprovalTimedOut", run.cause
+    assert "States.Timeout" in (run.cause or "")
+    assert "Teardown" in run.states_entered
+    assert recovered_instances(sandbox) == []
+    assert record_value(sandbox) == before
+    assert sandbox.lock_items() == []
+    told = [str(n.get("Message", "")) for n in sandbox.notifications()]
+    assert token and any("Status: TimedOut" in m and "no approval within" in m for m in told), told

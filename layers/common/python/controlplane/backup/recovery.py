@@ -316,8 +316,15 @@ def outcome_of(state: RecoveryState, execution: str, now: datetime, started_at: 
             return RecoveryOutcome(
                 status=OutcomeStatus.BLOCKED, reason=f"the switch was rejected: {message}", error=error, **common
             )
-        if error == "States.Timeout":
-            return RecoveryOutcome(status=OutcomeStatus.TIMED_OUT, reason="no approval in time", error=error, **common)
+        # Verified (checks) and not yet approved: the only task between is RequestApproval.
+        awaiting_approval = state.checks is not None and state.approval is None and plan is not None
+        if error == "States.Timeout" and awaiting_approval and plan is not None and plan.switch_dns:
+            return RecoveryOutcome(
+                status=OutcomeStatus.TIMED_OUT,
+                reason=f"no approval within {plan.approval_timeout_seconds} s (States.Timeout); nothing was switched",
+                error="ApprovalTimedOut",
+                **common,
+            )
         if error == "LockHeld":
             return RecoveryOutcome(status=OutcomeStatus.BLOCKED, reason=message, error=error, **common)
         return RecoveryOutcome(status=OutcomeStatus.FAILED, reason=message, error=error[:200], **common)

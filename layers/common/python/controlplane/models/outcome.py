@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from controlplane.console import execution_url
 from controlplane.models.base import Model
@@ -48,6 +49,9 @@ class OutcomeStatus(StrEnum):
         return self in {OutcomeStatus.REJECTED, OutcomeStatus.TIMED_OUT, OutcomeStatus.FAILED}
 
 
+RESERVED_ERROR_PREFIX = "States."
+
+
 class WorkflowOutcome(Model):
     """The result of one execution of any workflow: what happened and why."""
 
@@ -66,6 +70,20 @@ class WorkflowOutcome(Model):
     # When the execution started ($$.Execution.StartTime): the audit item's key, the same for every
     # retry of the recording task, so a retried record writes the same item again.
     started_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _error_a_fail_state_may_name(cls, data: Any) -> Any:
+        """Every workflow ends a failed run in a Fail state whose ErrorPath is this field, and error names
+        starting with ``States.`` are the service's own (the States Language: custom error names "MUST
+        NOT begin with the prefix States."): a caught ``States.Timeout`` becomes ``StepTimeout``, its
+        name kept in the reason, instead of breaking the Fail state."""
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, str) and error.startswith(RESERVED_ERROR_PREFIX):
+            reason = str(data.get("reason", ""))
+            renamed = "Step" + error.removeprefix(RESERVED_ERROR_PREFIX)
+            data = {**data, "error": renamed, "reason": reason if error in reason else f"{reason} ({error})".strip()}
+        return data
 
     def audit_key(self) -> str:
         """The audit partition: the resource the run acted on (``<kind>#<id>``)."""
