@@ -41,14 +41,15 @@ def test_plan_reads_and_guards_without_side_effects(env: Any) -> None:
     assert env.lock_items() == []
 
 
-def test_plan_on_a_cluster_outside_its_role_is_denied(env: Any) -> None:
-    """The function's role covers node groups of ClusterName only: IAM answers before EKS would look."""
+def test_plan_on_a_cluster_it_does_not_manage_is_refused_by_name(env: Any) -> None:
+    """The function's role covers node groups of ClusterName only; Plan refuses another cluster by name
+    first (MANAGED_CLUSTER), so the operator reads the mistake, not an AccessDenied, and IAM is not asked."""
     event = copy.deepcopy(load_event("change_scaling/plan.json"))
     event["input"]["resource"]["cluster"] = "sip-other"
     ok, error = env.invoke(CHANGE, event)
     assert not ok
-    assert "AccessDenied" in error["errorMessage"]
-    assert [d.action for d in env.denials()] == ["eks:DescribeNodegroup"]
+    assert error["errorType"] == "InvalidRequest" and "'sip-dev'" in error["errorMessage"], error
+    assert env.denials() == []
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,10 @@ def test_wildcard_arns_and_actions_without_resources(shared: Sandbox) -> None:
         )
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert shared.nodegroup("general")["scalingConfig"]["desiredSize"] == 3
+    # The role is scoped to ClusterName (Plan refuses another cluster by name before asking): IAM refuses too.
+    with pytest.raises(ClientError) as elsewhere:
+        client_as(shared, check, "eks").describe_nodegroup(clusterName="sip-other", nodegroupName="general")
+    assert elsewhere.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
 def test_the_harness_is_the_accounts_administrator(shared: Sandbox) -> None:

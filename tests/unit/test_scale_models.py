@@ -189,3 +189,29 @@ class TestOutcomeRules:
         failed = Progress(polls=3, state="failed", observed=3, status="DEGRADED", detail="AsgInstanceLaunchFailures")
         assert scaling.outcome_of(_state(progress=timed_out), "e", NOW).error == "VerifyTimeout"
         assert scaling.outcome_of(_state(progress=failed), "e", NOW).error == "ChangeFailed"
+
+
+@pytest.mark.parametrize(
+    ("name", "derived", "refused"),
+    [
+        ("sip-dev-postgres", False, False),
+        ("sip-dev-postgres-cp-1", True, False),  # a replica the control plane made: its storage may grow
+        ("sip-dev-postgres-cp-1", False, True),
+        ("sip-dev-postgresql", True, True),  # a prefix is not a derived name
+        ("billing-postgres", True, True),
+    ],
+)
+def test_only_the_managed_resource_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, name: str, derived: bool, refused: bool
+) -> None:
+    from controlplane.config import MANAGED_DB_INSTANCE, require_managed
+    from controlplane.models.errors import InvalidRequest
+
+    monkeypatch.setenv(MANAGED_DB_INSTANCE, "sip-dev-postgres")
+    if refused:
+        with pytest.raises(InvalidRequest, match="not the one this control plane manages"):
+            require_managed("DB instance", name, MANAGED_DB_INSTANCE, derived=derived)
+    else:
+        require_managed("DB instance", name, MANAGED_DB_INSTANCE, derived=derived)
+    monkeypatch.delenv(MANAGED_DB_INSTANCE)
+    require_managed("DB instance", "anything", MANAGED_DB_INSTANCE)  # unset: any (tests, tools)

@@ -186,20 +186,31 @@ def test_malformed_input_fails_with_a_named_error_and_changes_nothing(sandbox: A
     assert [a["status"] for a in sandbox.audit_items()] == ["Rejected"]
 
 
-def test_cluster_outside_the_roles_scope_is_refused_by_iam(sandbox: Any) -> None:
-    """IAM decides before EKS looks the cluster up: the functions' roles cover node groups of ClusterName
-    only, so another cluster's answer is AccessDeniedException, as it would be in AWS."""
-    payload = {
-        **load_event("scale/nodegroup_scale_up.json"),
-        "resource": {"kind": "nodegroup", "cluster": "sip-other", "nodegroup": "general"},
-    }
-    report = sandbox.run(SCALE, payload)
-    assert report.status == "FAILED"
-    assert "AccessDeniedException" in (report.cause or "")
-    assert report.calls(*MUTATING) == 0
+@pytest.mark.parametrize(
+    ("event", "resource", "service"),
+    [
+        ("scale/nodegroup_scale_up.json", {"kind": "nodegroup", "cluster": "sip-other", "nodegroup": "general"}, "eks"),
+        ("scale/rds_replicas_out.json", {"kind": "rds_replicas", "primary": "billing-postgres"}, "rds"),
+        ("scale/rds_storage_grow.json", {"kind": "rds_storage", "db_instance": "billing-postgres"}, "rds"),
+        (
+            "scale/cache_shards_out.json",
+            {"kind": "cache_shards", "replication_group": "sessions-redis", "dimension": "shards"},
+            "elasticache",
+        ),
+    ],
+    ids=["cluster", "primary", "storage", "cache-group"],
+)
+def test_a_resource_this_deployment_does_not_manage_is_refused_by_name(
+    sandbox: Any, event: str, resource: dict[str, str], service: str
+) -> None:
+    """Plan names the mistake before any call to the service (the roles are scoped to the managed resources
+    too: without this check the answer was an AccessDenied from the first read)."""
+    report = sandbox.run(SCALE, {**load_event(event), "resource": resource})
+    assert report.status == "FAILED" and report.error == "InvalidRequest", report.cause
+    assert "is not the one this control plane manages" in (report.cause or "")
+    assert not [call for call in report.api_calls if call[0] == service], report.api_calls
     assert "AcquireLease" not in report.states_entered
-    denied = [d for d in sandbox.denials() if d.action == "eks:DescribeNodegroup"]
-    assert denied and ":nodegroup/sip-other/general/" in denied[0].resource
+    assert sandbox.denials() == []
 
 
 def test_unknown_cluster_in_the_roles_scope_is_resource_not_found() -> None:

@@ -68,6 +68,27 @@ def managed_nodegroups() -> frozenset[str] | None:
     return frozenset(n.strip() for n in names.split(",") if n.strip()) or None
 
 
+# The platform's resources this deployment manages, one per kind (template parameters ClusterName,
+# RdsPrimaryIdentifier, CacheReplicationGroupId, in every function's environment). The functions' roles are
+# scoped to them too; checking here first names the mistake (InvalidRequest) before any AWS call, instead
+# of an AccessDenied from the first read. Unset (a test, a tool): any.
+MANAGED_CLUSTER = "MANAGED_CLUSTER"
+MANAGED_DB_INSTANCE = "MANAGED_DB_INSTANCE"
+MANAGED_CACHE_GROUP = "MANAGED_CACHE_GROUP"
+
+
+def require_managed(what: str, name: str, variable: str, derived: bool = False) -> None:
+    """Refuse ``name`` unless it is the managed resource of ``variable`` (or, with ``derived``, one named
+    after it: ``<managed>-...``, as the replicas the control plane creates are)."""
+    from controlplane.models.errors import InvalidRequest
+
+    managed = os.environ.get(variable, "").strip()
+    if not managed or name == managed or (derived and name.startswith(f"{managed}-")):
+        return
+    also = f" (or one named {managed}-...)" if derived else ""
+    raise InvalidRequest(f"{what} {name!r} is not the one this control plane manages: {managed!r}{also}")
+
+
 class Weekday(StrEnum):
     MON = "Mon"
     TUE = "Tue"

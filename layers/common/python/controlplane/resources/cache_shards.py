@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from controlplane import aws, clock, leases
-from controlplane.config import Policy
+from controlplane.config import MANAGED_CACHE_GROUP, Policy, require_managed
 from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import (
     ChangeRecord,
@@ -110,6 +110,7 @@ class CacheShardsAdapter(ScalableResource):
         ]
 
     def read(self, target: CacheShardsTarget) -> ResourceState:
+        require_managed("replication group", target.replication_group, MANAGED_CACHE_GROUP)
         group = self._group(target, f"describe replication group {target.replication_group}")
         shards = self._shards(group)
         replicas = sorted({len(s["members"]) - 1 for s in shards})

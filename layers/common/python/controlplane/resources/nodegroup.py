@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from controlplane import clock, leases
-from controlplane.config import managed_nodegroups
+from controlplane.config import MANAGED_CLUSTER, managed_nodegroups, require_managed
 from controlplane.models.errors import InvalidRequest
 from controlplane.models.scale import ChangeRecord, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
@@ -60,6 +60,7 @@ class NodegroupAdapter(ScalableResource):
         return nodegroup
 
     def read(self, target: NodegroupTarget) -> ResourceState:
+        require_managed("cluster", target.cluster, MANAGED_CLUSTER)
         managed = managed_nodegroups()
         if managed is not None and target.nodegroup not in managed:
             raise InvalidRequest(

@@ -37,7 +37,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from controlplane import aws, clock, leases
-from controlplane.config import Policy
+from controlplane.config import MANAGED_DB_INSTANCE, Policy, require_managed
 from controlplane.models.errors import ApplyFailed, InvalidRequest, ResourceNotFound
 from controlplane.models.scale import (
     ChangeRecord,
@@ -201,6 +201,7 @@ class RdsReplicasAdapter(ScalableResource):
         return {str(i["DBInstanceIdentifier"]).lower(): i for i in found}
 
     def read(self, target: RdsReplicasTarget) -> ResourceState:
+        require_managed("DB instance", target.primary, MANAGED_DB_INSTANCE)
         action = f"describe DB instance {target.primary}"
         primary = self._describe(action, DBInstanceIdentifier=target.primary)[0]
         source = primary.get("ReadReplicaSourceDBInstanceIdentifier")

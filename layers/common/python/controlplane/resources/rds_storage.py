@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from controlplane import clock, leases
-from controlplane.config import Policy
+from controlplane.config import MANAGED_DB_INSTANCE, Policy, require_managed
 from controlplane.models.scale import ChangeRecord, GuardCheck, ProgressState, ResourceState, ResourceTarget, ScalePlan
 from controlplane.resources import register
 from controlplane.resources.base import ARN, DB_ANY, DB_PRIMARY, ScalableResource
@@ -145,6 +145,7 @@ class RdsStorageAdapter(ScalableResource):
             raise self.translate(exc, action) from None
 
     def read(self, target: RdsStorageTarget) -> ResourceState:
+        require_managed("DB instance", target.db_instance, MANAGED_DB_INSTANCE, derived=True)
         action = f"describe DB instance {target.db_instance}"
         instance = self._describe(target, action)
         allocated = int(instance.get("AllocatedStorage", 0))
