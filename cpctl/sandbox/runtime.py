@@ -518,6 +518,9 @@ class Sandbox:
         if "RdsKmsKeyArn" not in self._outputs:
             key = self.client("kms").create_key(Description=f"{self.primary_id} storage")["KeyMetadata"]["Arn"]
             self._outputs["RdsKmsKeyArn"] = (f"/sip/{env}/rds/kms-key-arn", str(key))
+        # Terraform encrypts the backups bucket with the same data key (s3.tf, ssm.tf).
+        data_key = self._outputs["RdsKmsKeyArn"][1]
+        self._outputs.setdefault("BackupsKmsKeyArn", (f"/sip/{env}/s3/backups-kms-key-arn", data_key))
         zone_name = f"sip-{env}.internal"
         zone = self.client("route53").create_hosted_zone(
             Name=zone_name,

@@ -15,6 +15,7 @@ locals {
     "controlplane/rotation-security-group-id" = aws_security_group.controlplane.id
     "backup/dr-kms-key-arn"                   = aws_kms_key.dr.arn # in dr_region: the DR copies of RDS snapshots
     "s3/backups-bucket"                       = module.backups_bucket.s3_bucket_id
+    "s3/backups-kms-key-arn"                  = aws_kms_key.data.arn # the backups bucket's default encryption (s3.tf)
     "s3/backups-dr-bucket"                    = module.backups_dr_bucket.s3_bucket_id
     "redis/auth-token-secret"                 = aws_secretsmanager_secret.redis_auth.arn
   }
