@@ -428,11 +428,12 @@ def demo(environment: str, verbose: bool) -> int:
 @click.option("--environment", default="dev", type=click.Choice(["dev", "prod"]), show_default=True)
 @click.option("--log-requests", is_flag=True, help="log every HTTP request to stderr")
 @click.option("--quiet", is_flag=True, help="no line per Lambda invocation")
-def up(host: str, port: int, environment: str, log_requests: bool, quiet: bool) -> int:
+@click.option("--json", "as_json", is_flag=True, help="first line: what is deployed, as JSON (the rest on stderr)")
+def up(host: str, port: int, environment: str, log_requests: bool, quiet: bool, as_json: bool) -> int:
     """Serve the sandbox over HTTP until Ctrl-C (an AWS endpoint)."""
     from cpctl.sandbox.server import serve
 
-    return serve(host=host, port=port, environment=environment, log_requests=log_requests, quiet=quiet)
+    return serve(host=host, port=port, environment=environment, log_requests=log_requests, quiet=quiet, as_json=as_json)
 
 
 def _default_endpoint() -> str:

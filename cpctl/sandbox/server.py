@@ -16,6 +16,7 @@ everything else to moto's ``DomainDispatcherApplication``, which routes by the r
 from __future__ import annotations
 
 import errno
+import json
 import signal
 import sys
 import threading
@@ -202,8 +203,13 @@ def serve(
     log_requests: bool = False,
     quiet: bool = False,
     out: TextIO = sys.stdout,
+    as_json: bool = False,
 ) -> int:
-    """Run ``cpctl sandbox up`` until Ctrl-C or SIGTERM; 0 on a clean stop."""
+    """Run ``cpctl sandbox up`` until Ctrl-C or SIGTERM; 0 on a clean stop.
+
+    With ``as_json`` the first line on ``out`` is what is deployed, as one JSON object (the same as
+    ``GET /_sandbox``), for a script to read the endpoint from; what follows goes to stderr."""
+    log = sys.stderr if as_json else out
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -215,18 +221,20 @@ def serve(
         try:
             server.start()
         except OSError as exc:
-            out.write(f"cannot serve on {host}:{port}: {exc.strerror or exc}\n")
+            message = f"cannot serve on {host}:{port}: {exc.strerror or exc}"
+            out.write(json.dumps({"error": "CannotServe", "message": message}) + "\n" if as_json else message + "\n")
             return 1
         try:
-            out.write("\n".join(summary_lines(server.describe())) + "\n")
+            described = server.describe()
+            out.write(json.dumps(described) + "\n" if as_json else "\n".join(summary_lines(described)) + "\n")
             out.flush()
             while not stopping.wait(0.5):
                 if not quiet:
-                    report_invocations(out)
+                    report_invocations(log)
         finally:
             server.stop()
-        out.write("sandbox stopped\n")
-        out.flush()
+        log.write("sandbox stopped\n")
+        log.flush()
         return 0
     finally:
         for sig, handler in previous.items():

@@ -189,3 +189,41 @@ def test_a_taken_port_is_reported(served: ServedSandbox) -> None:
     )
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.stdout
+
+
+def test_a_taken_port_is_reported_as_json_with_json(served: ServedSandbox) -> None:
+    port = served.endpoint.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [tool("cpctl"), "sandbox", "up", "--port", port, "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    error = json.loads(result.stdout)
+    assert error["error"] == "CannotServe" and f"127.0.0.1:{port}" in error["message"]
+
+
+def test_json_start_line_is_what_a_script_needs() -> None:
+    """`cpctl sandbox up --json`: stdout's first line is the deployment as JSON (as GET /_sandbox answers),
+    and nothing else comes on stdout; the rest (invocations, the stop) goes to stderr."""
+    import os
+    import signal
+
+    from tests.conftest import REPO
+    from tests.sandbox.served import CLIENT_ENV
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    process = subprocess.Popen(
+        [tool("cpctl"), "sandbox", "up", "--port", "0", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env, **CLIENT_ENV}, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        with urllib.request.urlopen(f"{first['endpoint']}/_sandbox", timeout=10) as response:
+            assert json.loads(response.read()) == first
+        assert "ScaleStateMachine" in first["state_machines"] and first["state_table"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, errors = process.communicate(timeout=60)
+    assert process.returncode == 0 and rest == "", rest
+    assert "sandbox stopped" in errors
