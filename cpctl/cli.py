@@ -415,11 +415,12 @@ def sandbox() -> None:
 @sandbox.command()
 @click.option("--environment", default="dev", type=click.Choice(["dev", "prod"]), show_default=True)
 @click.option("--verbose", is_flag=True, help="list the AWS calls of every execution")
-def demo(environment: str, verbose: bool) -> int:
+@click.option("--json", "as_json", is_flag=True, help="one JSON document at the end (the tables go to stderr)")
+def demo(environment: str, verbose: bool, as_json: bool) -> int:
     """Run every workflow scenario and print what each execution did."""
     from cpctl.sandbox.demo import run_demo
 
-    return run_demo(environment=environment, verbose=verbose)
+    return run_demo(environment=environment, verbose=verbose, as_json=as_json)
 
 
 @sandbox.command()
