@@ -307,6 +307,12 @@ def test_vpc_endpoint_parameters_become_the_clients_endpoints(monkeypatch: pytes
     monkeypatch.setenv("ELASTICACHE_ENDPOINT", "")
     assert aws.client("secretsmanager", "us-east-1").meta.endpoint_url == f"https://{host}"
     assert aws.client("elasticache", "us-east-1").meta.endpoint_url == "https://elasticache.us-east-1.amazonaws.com"
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    assert aws.client("secretsmanager").meta.endpoint_url == f"https://{host}"
+    # the endpoint serves its own region only
+    assert (
+        aws.client("secretsmanager", "us-west-2").meta.endpoint_url == "https://secretsmanager.us-west-2.amazonaws.com"
+    )
 
 
 def test_a_vpc_endpoint_stays_with_its_parameter_not_the_process(monkeypatch: pytest.MonkeyPatch) -> None:

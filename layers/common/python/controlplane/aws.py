@@ -79,12 +79,10 @@ _LOADER: list[Any] = []
 
 def client(service: str, region: str | None = None) -> Any:
     """A cached boto3 client for ``service`` with the control plane's retry and timeout policy."""
-    key = (
-        service,
-        region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-        _max_attempts(),
-        vpc_endpoint_url(service),
-    )
+    home = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    # A VPC endpoint serves its own region only: a client for another region goes to that region's endpoint.
+    endpoint = vpc_endpoint_url(service) if home is None or region in (None, home) else None
+    key = (service, region or home, _max_attempts(), endpoint)
     found = _CLIENTS.get(key)
     if found is not None:
         return found
