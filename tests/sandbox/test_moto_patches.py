@@ -44,3 +44,28 @@ def test_waits_are_instant_and_counted(sandbox: object) -> None:
     assert report.outcome == "Succeeded"
     assert clock.waited_seconds["retry_intervals"] > before  # the ASL Retry asked to wait; nobody did
     assert report.duration_seconds < 30
+
+
+def test_a_definition_is_validated_once_and_an_invalid_one_always_refused(sandbox: object) -> None:
+    """sfn_definitions remembers definitions that parsed; one that does not is InvalidDefinition every time."""
+    import json
+
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from cpctl.sandbox.moto_patches import sfn_definitions
+
+    sfn = sandbox.client("stepfunctions")  # type: ignore[attr-defined]
+    role = "arn:aws:iam::123456789012:role/sandbox-probe"
+    valid = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    invalid = json.dumps({"StartAt": "Missing", "States": {"Done": {"Type": "Nope", "End": True}}})
+    sfn.create_state_machine(name="probe-1", definition=valid, roleArn=role)
+    assert valid in sfn_definitions._VALID
+    sfn.create_state_machine(name="probe-2", definition=valid, roleArn=role)
+    for attempt in range(2):
+        with pytest.raises(ClientError) as refused:
+            sfn.create_state_machine(name=f"probe-bad-{attempt}", definition=invalid, roleArn=role)
+        # moto answers its parser's InvalidDefinition with status 400 and an empty code (AWS: InvalidDefinition)
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert "mismatched input" in refused.value.response["Error"]["Message"]
+    assert invalid not in sfn_definitions._VALID
