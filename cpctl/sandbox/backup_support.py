@@ -149,7 +149,8 @@ def seed(sandbox: Sandbox) -> None:
     )
     primary = sandbox.client("rds").describe_db_instances(DBInstanceIdentifier=sandbox.primary_id)["DBInstances"][0]
     client_in(sandbox, "rds", dr_region(sandbox)).start_db_instance_automated_backups_replication(
-        SourceDBInstanceArn=primary["DBInstanceArn"], BackupRetentionPeriod=7
+        SourceDBInstanceArn=primary["DBInstanceArn"],
+        BackupRetentionPeriod=int(sandbox.tfvars.get("rds_backup_retention_days", 7)),
     )
     from moto.eks.models import eks_backends
 

@@ -626,7 +626,7 @@ class Sandbox:
             PerformanceInsightsRetentionPeriod=7,
             EnableCloudwatchLogsExports=["postgresql"],
             EnableIAMDatabaseAuthentication=True,
-            BackupRetentionPeriod=7,
+            BackupRetentionPeriod=int(vars_.get("rds_backup_retention_days", 7)),
             DeletionProtection=True,
             Tags=tag_list,
         )

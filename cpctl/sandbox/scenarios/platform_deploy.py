@@ -31,8 +31,14 @@ DB_REPLACED = {
 SG_DRIFT = {"address": "aws_security_group.database", "type": "aws_security_group", "actions": ["update"]}
 
 
-def deploy_request(reason: str, **extra: Any) -> dict[str, Any]:
-    return {"environment": "dev", "reason": reason, "requester": {"type": "person", "id": "demo"}, **extra}
+def deploy_request(sandbox: Sandbox, reason: str, **extra: Any) -> dict[str, Any]:
+    """A stack deploys its own environment only: the sandbox's."""
+    return {
+        "environment": sandbox.environment,
+        "reason": reason,
+        "requester": {"type": "person", "id": "demo"},
+        **extra,
+    }
 
 
 def wait_for_approval_request(sandbox: Sandbox, timeout: float = 60.0) -> dict[str, Any] | None:
@@ -55,7 +61,9 @@ def approved_change(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     result = ScenarioResult()
     platform_deploy_support.set_changes([NODEGROUP_CHANGE, NEW_RULE])
     sandbox.state.hold("codebuild", f"sip-controlplane-{sandbox.environment}-tf-plan", polls=2, status="IN_PROGRESS")
-    arn = sandbox.start_execution(STATE_MACHINE, deploy_request("node group labels and a Grafana ingress rule"))
+    arn = sandbox.start_execution(
+        STATE_MACHINE, deploy_request(sandbox, "node group labels and a Grafana ingress rule")
+    )
     note = wait_for_approval_request(sandbox)
     result.expect(note is not None, "no approval was requested")
     if note is None:
@@ -69,7 +77,7 @@ def approved_change(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     result.reports.append(report)
     result.expect(report.outcome == "Succeeded", f"deploy ended {report.outcome}: {report.reason}")
     result.expect(sandbox.lock_items() == [], "the platform lease was left behind")
-    again = sandbox.run(STATE_MACHINE, deploy_request("anything left?"))
+    again = sandbox.run(STATE_MACHINE, deploy_request(sandbox, "anything left?"))
     result.reports.append(again)
     result.expect(again.outcome == "NoChange", f"the plan after the apply found {again.outcome}")
     result.notes.append(f"applied after approval ({report.reason}); the next plan: {again.outcome}")
@@ -81,7 +89,7 @@ def stateful_destroy_rejected(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     result = ScenarioResult()
     platform_deploy_support.set_changes([DB_REPLACED, NEW_RULE])
     applies = _apply_builds(sandbox)
-    arn = sandbox.start_execution(STATE_MACHINE, deploy_request("engine parameter that forces a replacement"))
+    arn = sandbox.start_execution(STATE_MACHINE, deploy_request(sandbox, "engine parameter that forces a replacement"))
     note = wait_for_approval_request(sandbox)
     result.expect(
         note is not None and "1 STATEFUL DESTROYS" in note["Subject"], "the DB replacement was not highlighted"
@@ -108,7 +116,7 @@ def stateful_destroy_rejected(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
 def tampered_plan_refused(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     result = ScenarioResult()
     platform_deploy_support.set_changes([NEW_RULE])
-    arn = sandbox.start_execution(STATE_MACHINE, deploy_request("one more ingress rule"))
+    arn = sandbox.start_execution(STATE_MACHINE, deploy_request(sandbox, "one more ingress rule"))
     note = wait_for_approval_request(sandbox)
     result.expect(note is not None, "no approval was requested")
     if note is not None:

@@ -61,7 +61,7 @@ def _updates() -> int:
 
 def alarm_storm(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     result = ScenarioResult()
-    alarm = "sip-dev-eks-cpu-high"
+    alarm = f"sip-{sandbox.environment}-eks-cpu-high"
     # The platform has been quiet for a while: earlier scenarios' cooldowns are over.
     sandbox.advance_clock(900)
     before, updates_before = _desired(sandbox, "general"), _updates()
@@ -103,7 +103,9 @@ def storage_growth(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     mark = len(events_patch.deliveries)
     # As CloudWatch does: the alarm changes state, EventBridge gets the state-change event.
     sandbox.client("cloudwatch").set_alarm_state(
-        AlarmName="sip-dev-rds-primary-storage-high", StateValue="ALARM", StateReason="FreeStorageSpace below 25 GiB"
+        AlarmName=f"sip-{sandbox.environment}-rds-primary-storage-high",
+        StateValue="ALARM",
+        StateReason="FreeStorageSpace below 25 GiB",
     )
     events_patch.drain()
     decisions = decisions_since(mark)
@@ -121,8 +123,8 @@ def step_down_after_cooldown(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     before, mark = _desired(sandbox, "general"), len(events_patch.deliveries)
     sandbox.deliver_events(
         [
-            sandbox.alarm_event("sip-dev-eks-cpu-high", "OK", event_id="calm-1"),
-            sandbox.alarm_event("sip-dev-eks-cpu-low", "ALARM", event_id="low-1"),
+            sandbox.alarm_event(f"sip-{sandbox.environment}-eks-cpu-high", "OK", event_id="calm-1"),
+            sandbox.alarm_event(f"sip-{sandbox.environment}-eks-cpu-low", "ALARM", event_id="low-1"),
         ]
     )
     early = {d["event_id"]: d for d in decisions_since(mark)}
@@ -131,7 +133,9 @@ def step_down_after_cooldown(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     result.expect(_desired(sandbox, "general") == before, "scaled in before the quiet time")
     sandbox.advance_clock(1900)  # past the scale-in quiet time (1800 s) since the storm's scale-up
     mark = len(events_patch.deliveries)
-    sandbox.deliver_events([sandbox.alarm_event("sip-dev-eks-cpu-low", "ALARM", event_id="low-2", previous="OK")])
+    sandbox.deliver_events(
+        [sandbox.alarm_event(f"sip-{sandbox.environment}-eks-cpu-low", "ALARM", event_id="low-2", previous="OK")]
+    )
     later = decisions_since(mark)
     result.reports.extend(wait_remediations(sandbox, later))
     after = _desired(sandbox, "general")
@@ -171,7 +175,7 @@ def still_in_alarm(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     """The first step was not enough: the alarm is reset after its action, raised again by the next
     evaluation (suppressed: cooling down), and the sweep acts once the cooldown is over."""
     result = ScenarioResult()
-    alarm, cloudwatch = "sip-dev-eks-cpu-high", sandbox.client("cloudwatch")
+    alarm, cloudwatch = f"sip-{sandbox.environment}-eks-cpu-high", sandbox.client("cloudwatch")
     sandbox.advance_clock(3600)  # earlier scenarios' cooldowns are over
     before = _desired(sandbox, "general")
 

@@ -79,14 +79,20 @@ def read_replicas_out_and_in(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     before = replicas_of(sandbox, primary)
     # A new replica takes a while to create, as RDS does.
     sandbox.state.hold("rds", f"{primary}-cp-1", polls=3, status="creating")
-    up = sandbox.run(STATE_MACHINE, replicas_request(primary, "reporting queries need read capacity", desired=2))
+    # Absolute sizes from what is there (prod's Terraform keeps one replica of its own): +2, then back by one.
+    up = sandbox.run(
+        STATE_MACHINE,
+        replicas_request(primary, "reporting queries need read capacity", desired=len(before) + 2),
+    )
     result.reports.append(up)
     after_up = replicas_of(sandbox, primary)
     result.expect(up.outcome == "Succeeded", f"scale-out ended {up.outcome}: {up.reason}")
     result.expect(len(after_up) == len(before) + 2, f"replicas {before} -> {after_up}")
     result.expect(up.calls("CreateDBInstanceReadReplica") == 2, "expected two CreateDBInstanceReadReplica calls")
 
-    blocked = sandbox.run(STATE_MACHINE, replicas_request(primary, "too soon after the last change", desired=1))
+    blocked = sandbox.run(
+        STATE_MACHINE, replicas_request(primary, "too soon after the last change", desired=len(before) + 1)
+    )
     result.reports.append(blocked)
     result.expect(blocked.outcome == "Blocked" and "cooldown" in blocked.reason, f"ended {blocked.outcome}")
     result.expect(blocked.calls("DeleteDBInstance") == 0, "a Blocked scale-in called DeleteDBInstance")
@@ -94,7 +100,7 @@ def read_replicas_out_and_in(sandbox: Sandbox, out: TextIO) -> ScenarioResult:
     expire_cooldown(sandbox, "rds_replicas", primary)
     newest = f"{primary}-cp-2"
     sandbox.state.hold("rds", newest, polls=2, status="deleting")
-    down = sandbox.run(STATE_MACHINE, replicas_request(primary, "reporting done", desired=1))
+    down = sandbox.run(STATE_MACHINE, replicas_request(primary, "reporting done", desired=len(before) + 1))
     result.reports.append(down)
     after_down = replicas_of(sandbox, primary)
     result.expect(down.outcome == "Succeeded", f"scale-in ended {down.outcome}: {down.reason}")
