@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -288,6 +288,20 @@ def _token(token: str) -> str:
     return sys.stdin.read().strip() if token == "-" else token
 
 
+def _answer(
+    target: Any, token: str, verdict: Literal["approve", "reject"], by: str, comment: str, as_json: bool
+) -> int:
+    """Send an approver's answer to a waiting step and say what was sent."""
+    from cpctl.ops import executions, render
+
+    answer = executions.send_approval(target, _token(token), verdict, by, comment)
+    if as_json:
+        render.emit_json(answer)
+    else:
+        render.console().print(f"{'approved' if verdict == 'approve' else 'rejected'} by {by}")
+    return int(Exit.OK)
+
+
 @cli.command()
 @click.argument("token")
 @click.option("--by", default=getpass.getuser, show_default="your user name", help="who approves (recorded)")
@@ -296,14 +310,7 @@ def _token(token: str) -> str:
 @json_option
 def approve(token: str, by: str, comment: str, as_json: bool, target: Any) -> int:
     """Approve a waiting step (SendTaskSuccess with {"approved": true, "by", "comment"}). TOKEN or - for stdin."""
-    from cpctl.ops import executions, render
-
-    answer = executions.send_approval(target, _token(token), "approve", by, comment)
-    if as_json:
-        render.emit_json(answer)
-    else:
-        render.console().print(f"approved by {by}")
-    return int(Exit.OK)
+    return _answer(target, token, "approve", by, comment, as_json)
 
 
 @cli.command()
@@ -314,14 +321,7 @@ def approve(token: str, by: str, comment: str, as_json: bool, target: Any) -> in
 @json_option
 def reject(token: str, by: str, comment: str, as_json: bool, target: Any) -> int:
     """Reject a waiting step (SendTaskFailure, error ApprovalRejected, the comment as cause)."""
-    from cpctl.ops import executions, render
-
-    answer = executions.send_approval(target, _token(token), "reject", by, comment)
-    if as_json:
-        render.emit_json(answer)
-    else:
-        render.console().print(f"rejected by {by}")
-    return int(Exit.OK)
+    return _answer(target, token, "reject", by, comment, as_json)
 
 
 @cli.command()
